@@ -1,0 +1,1 @@
+"""Diffusion Lab: DDPM, DDIM and classifier-free guidance, one equation per function."""

@@ -1,0 +1,44 @@
+"""The forward (noising) process q.
+
+One step, DDPM eq. 2:     q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)
+Closed-form jump, eq. 4:  q(x_t | x_0)     = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
+Its inverse (used by every sampler, eq. 15):  x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .schedules import Schedule
+
+
+def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None):
+    """Sample x_t ~ q(x_t | x_{t-1}) (eq. 2): one small step of noise."""
+    noise = torch.randn_like(x_prev) if noise is None else noise
+    beta = schedule.at(schedule.betas, t, x_prev)
+    return (1 - beta).sqrt() * x_prev + beta.sqrt() * noise
+
+
+def q_sample(x0: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None):
+    """Sample x_t ~ q(x_t | x_0) in one jump (eq. 4): x_t = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps."""
+    noise = torch.randn_like(x0) if noise is None else noise
+    if noise.shape != x0.shape:
+        raise ValueError(f"noise shape {tuple(noise.shape)} must equal x0 shape {tuple(x0.shape)}.")
+    signal = schedule.at(schedule.sqrt_alpha_bar, t, x0)
+    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x0)
+    return signal * x0 + sigma * noise
+
+
+def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+    """Invert eq. 4 given the noise: x_0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t)."""
+    signal = schedule.at(schedule.sqrt_alpha_bar, t, x_t)
+    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x_t)
+    return (x_t - sigma * eps) / signal
+
+
+def posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):
+    """Mean and variance of q(x_{t-1} | x_t, x_0) (eq. 6-7)."""
+    mean = schedule.at(schedule.posterior_mean_coef_x0, t, x_t) * x0 + schedule.at(
+        schedule.posterior_mean_coef_xt, t, x_t
+    ) * x_t
+    return mean, schedule.at(schedule.posterior_variance, t, x_t)

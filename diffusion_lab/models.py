@@ -1,0 +1,28 @@
+"""Build a noise predictor by name, so checkpoints can record "which model" as plain JSON."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .minimal_unet import MinimalUNet
+from .unet import UNet
+
+MODELS = {"unet": UNet, "minimal": MinimalUNet}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """build_model("unet", image_size=28, in_channels=1, num_classes=10, ...)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+    return MODELS[name](**kwargs)
+
+
+def model_name(model: nn.Module) -> str:
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"{type(model).__name__} is not one of the course models ({', '.join(MODELS)}).")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,121 @@
+"""The course's default noise predictor: a small DDPM/ADM-style U-Net.
+
+Differences from the minimal U-Net, each one a known win (Ho et al. 2020, appendix B;
+Dhariwal & Nichol 2021):
+- the time (and label) embedding goes into *every* residual block, as a per-channel bias,
+  so each resolution knows how noisy its input is;
+- skips are concatenated, SiLU activations, GroupNorm before each conv;
+- optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .embeddings import LabelEmbedding, check_image_size, check_input, group_norm
+from .embeddings import timestep_embedding
+
+
+class ResBlock(nn.Module):
+    """h = conv(act(norm(x))) + emb bias; h = conv(act(norm(h))); return h + skip(x)."""
+
+    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, cout)
+        self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(emb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return h + self.skip(x)
+
+
+class Attention(nn.Module):
+    """Single-head self-attention over the pixels of a (small) feature map, with a residual."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.norm, self.qkv, self.proj = group_norm(ch), nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
+        out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(c)) v
+        return x + self.proj(out.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t, y). channel_mults gives one level per entry; each level after the first
+    halves the resolution (28 -> 14 -> 7 with the default three levels)."""
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        in_channels: int = 1,
+        base_channels: int = 32,
+        channel_mults: tuple[int, ...] = (1, 2, 2),
+        num_res_blocks: int = 1,
+        attention: bool = True,
+        num_classes: int | None = None,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        channel_mults = tuple(channel_mults)
+        check_image_size(image_size, 2 ** (len(channel_mults) - 1), "UNet")
+        self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
+        self.base_channels = base_channels
+        emb_dim = 4 * base_channels
+        self.time_mlp = nn.Sequential(
+            nn.Linear(base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
+        self.label_emb = LabelEmbedding(num_classes, emb_dim) if num_classes else None
+        self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+
+        self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
+        for level, mult in enumerate(channel_mults):
+            for _ in range(num_res_blocks):
+                self.down.append(ResBlock(ch, base_channels * mult, emb_dim, dropout))
+                ch = base_channels * mult
+                skips.append(ch)
+            if level < len(channel_mults) - 1:
+                self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))  # downsample
+                skips.append(ch)
+
+        self.mid1 = ResBlock(ch, ch, emb_dim, dropout)
+        self.mid_attn = Attention(ch) if attention else nn.Identity()
+        self.mid2 = ResBlock(ch, ch, emb_dim, dropout)
+
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(channel_mults))):
+            for _ in range(num_res_blocks + 1):
+                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout))
+                ch = base_channels * mult
+            if level > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.norm_out, self.conv_out = group_norm(ch), nn.Conv2d(ch, in_channels, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)  # start as "predict zero noise": stabler early steps
+        nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
+        t, y = check_input(self, x, t, y)
+        emb = self.time_mlp(timestep_embedding(t, self.base_channels))
+        if y is not None:
+            emb = emb + self.label_emb(y)
+        h = self.conv_in(x)
+        hs = [h]
+        for layer in self.down:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+            hs.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(torch.cat([h, hs.pop()], dim=1), emb)
+            else:
+                h = layer(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
