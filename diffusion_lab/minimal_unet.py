@@ -11,8 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import LabelEmbedding, check_image_size, check_input, group_norm
-from .embeddings import timestep_embedding
+from .embeddings import (
+    LabelEmbedding,
+    check_image_size,
+    check_input,
+    group_norm,
+    timestep_embedding,
+)
 
 
 class _ConvNormReLU(nn.Module):

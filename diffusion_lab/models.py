@@ -14,7 +14,9 @@ def build_model(name: str, **kwargs) -> nn.Module:
     """build_model("unet", image_size=28, in_channels=1, num_classes=10, ...)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.")
-    return MODELS[name](**kwargs)
+    model = MODELS[name](**kwargs)
+    model.build_config = {"name": name, "kwargs": kwargs}  # what a checkpoint records
+    return model
 
 
 def model_name(model: nn.Module) -> str:

@@ -14,8 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import LabelEmbedding, check_image_size, check_input, group_norm
-from .embeddings import timestep_embedding
+from .embeddings import (
+    LabelEmbedding,
+    check_image_size,
+    check_input,
+    group_norm,
+    timestep_embedding,
+)
 
 
 class ResBlock(nn.Module):

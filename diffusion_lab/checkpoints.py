@@ -1,0 +1,162 @@
+"""Checkpoints: weights as safetensors (no pickle, so loading runs no code) plus a JSON config.
+
+    mnist_cfg.safetensors   EMA weights of the noise predictor
+    mnist_cfg.json          how to rebuild it: model class and arguments, schedule, dataset,
+                            image shape, classes, training steps and seed, and the weights' sha256
+    mnist_cfg.train.safetensors  (optional) raw weights + optimizer state, for resuming training
+
+Every file is written to a temporary name and renamed into place, so an interrupted save never
+leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import MODELS, build_model
+from .schedules import make_schedule
+
+FORMAT = "diffusion-lab-checkpoint-1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, or does not fit the model asked for."""
+
+
+def checkpoint_paths(path) -> tuple[Path, Path]:
+    """(weights, config) for 'name', 'name.safetensors' or 'name.json'."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | None = None) -> Path:
+    """Write weights (safetensors) and config (JSON). `config` must hold "model" (name and kwargs)
+    and "schedule" (name and T); anything else (dataset, training info) is stored as given."""
+    weights, cfg_path = checkpoint_paths(path)
+    for key in ("model", "schedule"):
+        if key not in config:
+            raise ValueError(f"checkpoint config needs a {key!r} entry.")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    if train_state is not None:
+        train_path = weights.with_suffix(".train.safetensors")
+        flat = {k: v.detach().cpu().contiguous() for k, v in train_state.items()}
+        _atomic_write(train_path, lambda tmp: save_file(flat, tmp))
+    full = {"format": FORMAT, **config, "weights_sha256": _sha256(weights)}
+    _atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2) + "\n"))
+    return weights
+
+
+def read_config(path) -> dict:
+    """The checkpoint's JSON config, checked for the fields loading needs."""
+    weights, cfg_path = checkpoint_paths(path)
+    if not cfg_path.exists():
+        raise CheckpointError(
+            f"no checkpoint config at {cfg_path}; a checkpoint is a .safetensors file with a .json "
+            "beside it (see data/checkpoints/README.md for the shipped ones)."
+        )
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{cfg_path} is damaged (not valid JSON: {err}); re-download or "
+                              "re-train the checkpoint.") from err
+    if config.get("format") != FORMAT or config.get("model", {}).get("name") not in MODELS:
+        raise CheckpointError(
+            f"{cfg_path} is not a Diffusion Lab checkpoint config (format {config.get('format')!r}, "
+            f"model {config.get('model', {}).get('name')!r}); expected format {FORMAT!r}."
+        )
+    return config
+
+
+def load_checkpoint(path, device=None, expect_model: str | None = None):
+    """Rebuild the model from a checkpoint. Returns (model in eval mode, schedule, config).
+
+    Raises CheckpointError naming the problem for a missing, damaged or mismatched checkpoint.
+    """
+    weights, cfg_path = checkpoint_paths(path)
+    config = read_config(path)
+    if not weights.exists():
+        raise CheckpointError(f"weights file {weights} is missing (its config {cfg_path} exists).")
+    if config.get("weights_sha256") and _sha256(weights) != config["weights_sha256"]:
+        raise CheckpointError(
+            f"{weights} is damaged: its sha256 does not match the one recorded in {cfg_path.name}. "
+            "Re-download it (git checkout / git lfs pull) or re-train."
+        )
+    name = config["model"]["name"]
+    if expect_model is not None and name != expect_model:
+        raise CheckpointError(f"{weights} holds a {name!r} model, not the {expect_model!r} asked for.")
+    model = build_model(name, **config["model"].get("kwargs", {}))
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
+    load_into(model, state, source=str(weights))
+    schedule = make_schedule(config["schedule"]["name"], config["schedule"]["T"])
+    return model.to(device or "cpu").eval(), schedule, config
+
+
+def load_into(model: nn.Module, state: dict, source: str = "checkpoint") -> None:
+    """load_state_dict with an error that says which architecture mismatch it is."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            details.append(f"{len(wrong)} of another shape (e.g. {k}: {tuple(state[k].shape)} "
+                           f"in the file, {tuple(own[k].shape)} in the model)")
+        raise CheckpointError(
+            f"{source} was saved from another architecture than {type(model).__name__} with these "
+            f"settings: weights {'; '.join(details)}. Load it with its own JSON config "
+            "(load_checkpoint) or train a new one."
+        )
+    model.load_state_dict(state)
+
+
+def load_train_state(path) -> dict:
+    weights, _ = checkpoint_paths(path)
+    train_path = weights.with_suffix(".train.safetensors")
+    if not train_path.exists():
+        raise CheckpointError(f"cannot resume: {train_path} (optimizer state) is missing.")
+    try:
+        return load_file(str(train_path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{train_path} is damaged: {err}") from err
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,81 @@
+"""Figures the notebooks share: image grids, strips over t, schedule curves."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+
+def to_display(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images (N, C, H, W) -> [0, 1], clipped for display only."""
+    return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """A (H, W, C) array in [0, 1] tiling the images row by row (torchvision.utils.make_grid)."""
+    grid = make_grid(to_display(images), nrow=nrow, padding=padding, pad_value=1.0)
+    return grid.permute(1, 2, 0)
+
+
+def show_images(images, nrow=8, title=None, ax=None, size=None):
+    """Show (N, C, H, W) images in [-1, 1] as one grid."""
+    grid = image_grid(images, nrow=nrow)
+    if ax is None:
+        rows = -(-len(images) // nrow)
+        w = size or min(1.1 * nrow, 12)
+        _, ax = plt.subplots(figsize=(w, w * rows / nrow + (0.4 if title else 0)))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_strip(frames: torch.Tensor, labels, title=None, rows_label=None, size=1.3):
+    """frames: (S, N, C, H, W) -> N rows of S images, each column titled by labels[s]."""
+    s, n = frames.shape[:2]
+    fig, axes = plt.subplots(n, s, figsize=(size * s, size * n + 0.3), squeeze=False)
+    for j in range(s):
+        for i in range(n):
+            img = to_display(frames[j, i])
+            axes[i, j].imshow(img.permute(1, 2, 0).squeeze(-1), cmap="gray", vmin=0, vmax=1)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        axes[0, j].set_title(str(labels[j]), fontsize=9)
+    if rows_label:
+        axes[0, 0].set_ylabel(rows_label)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_schedules(schedules: dict, quantities=("betas", "alpha_bar", "log_snr")):
+    """One panel per quantity, one line per schedule (t on the x axis)."""
+    fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.2))
+    for ax, q in zip(axes, quantities):
+        for name, sched in schedules.items():
+            ax.plot(getattr(sched, q).numpy(), label=name)
+        ax.set_title(q)
+        ax.set_xlabel("t")
+    axes[0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(losses, ax=None, smooth: int = 50, title="training loss"):
+    """Raw loss per step (faint) and its running mean."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    losses = torch.as_tensor(losses, dtype=torch.float32)
+    ax.plot(losses.numpy(), alpha=0.3, label="per step")
+    if len(losses) >= smooth:
+        kernel = torch.ones(smooth) / smooth
+        mean = torch.conv1d(losses[None, None], kernel[None, None]).flatten()
+        ax.plot(range(smooth - 1, len(losses)), mean.numpy(), label=f"mean of {smooth}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("MSE(eps, eps_hat)")
+    ax.set_title(title)
+    ax.legend()
+    return ax
