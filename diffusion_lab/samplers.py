@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .forward import posterior, predict_x0
-from .guidance import guided_eps
+from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
 
 VARIANCES = ("posterior", "beta")
@@ -116,6 +116,9 @@ def sample(
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
     """
     device = next(model.parameters()).device
+    guidance = check_guidance(guidance)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like); got {eta}.")
     if y is not None:
         y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
         num = len(y) if num is None else num

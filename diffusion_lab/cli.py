@@ -1,0 +1,165 @@
+"""Command line: python -m diffusion_lab {train, sample, download} ...
+
+    python -m diffusion_lab train --dataset mnist --conditional --minutes 10 --out runs/mnist_cfg
+    python -m diffusion_lab sample --checkpoint data/checkpoints/mnist_cfg.safetensors \\
+        --sampler ddim --steps 20 --guidance 3 --per-class 4 --out samples.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoints import CheckpointError
+from .data import DATASETS, DataNotFoundError, download_data, to_uint8
+from .schedules import SCHEDULES
+
+
+def _labels(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        msg = f"--labels takes integers separated by commas, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m diffusion_lab", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a noise predictor and write a checkpoint")
+    t.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    t.add_argument("--model", default="unet", choices=["unet", "minimal"])
+    t.add_argument("--conditional", action="store_true", help="class-conditional, for CFG")
+    t.add_argument("--p-uncond", type=float, default=0.1, help="label dropout probability")
+    t.add_argument("--steps", type=int, help="optimizer steps (default 1000 unless --minutes)")
+    t.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever first")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--base-channels", type=int, default=None, help="default 32 (unet), 64 (minimal)")
+    t.add_argument("--channel-mults", default="1,2,2", help="unet only, e.g. 1,2,2")
+    t.add_argument("--no-attention", action="store_true", help="unet only")
+    t.add_argument("--schedule", default="linear", choices=SCHEDULES)
+    t.add_argument("-T", "--timesteps", type=int, default=1000)
+    t.add_argument("--ema-decay", type=float, default=0.999)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-amp", action="store_true", help="train in float32 (no bf16 autocast)")
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+    t.add_argument("--resume", action="store_true", help="continue training --out")
+    t.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside)")
+
+    s = sub.add_parser("sample", help="generate images from a checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
+    s.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always walks all T)")
+    s.add_argument("--eta", type=float, default=0.0)
+    s.add_argument("--spacing", default="leading", choices=["leading", "trailing", "linspace"])
+    s.add_argument("--guidance", type=float, help="classifier-free guidance scale s")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
+    g.add_argument("--per-class", type=int, help="K images of every class")
+    s.add_argument("--num", type=int, help="number of images (unconditional; default 16)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", help="cpu, cuda or mps")
+    s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
+
+    d = sub.add_parser("download", help="download a full dataset (needs internet)")
+    d.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    d.add_argument("--root", help="data root (default $DIFFUSION_LAB_DATA or ~/.cache/diffusion_lab/data)")
+    return p
+
+
+def cmd_train(a) -> None:
+    from .training import TrainConfig, train
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    base = a.base_channels or (64 if a.model == "minimal" else 32)
+    cfg = TrainConfig(
+        dataset=a.dataset, model=a.model, base_channels=base,
+        channel_mults=tuple(int(v) for v in a.channel_mults.split(",")),
+        attention=not a.no_attention, conditional=a.conditional, p_uncond=a.p_uncond,
+        schedule=a.schedule, T=a.timesteps, batch_size=a.batch_size, lr=a.lr,
+        steps=a.steps if (a.steps or a.minutes) else 1000, minutes=a.minutes,
+        ema_decay=a.ema_decay, seed=a.seed, amp=not a.no_amp, checkpoint_every=a.checkpoint_every,
+    )
+    r = train(cfg, out=a.out, resume=a.resume, device=a.device)
+    tail = r.losses[-100:]
+    print(json.dumps({
+        "checkpoint": str(r.checkpoint), "steps": r.step, "seconds": round(r.seconds, 1),
+        "images_per_second": round(r.images_per_second, 1),
+        "final_loss_mean_100": round(sum(tail) / max(1, len(tail)), 5),
+    }))
+
+
+def sample_labels(a, num_classes):
+    """The label per image from --labels / --per-class, or None for unconditional."""
+    if a.labels is not None or a.per_class is not None:
+        if num_classes is None:
+            raise ValueError("this checkpoint is unconditional: drop --labels/--per-class.")
+        if a.labels is not None:
+            labels = a.labels
+        else:
+            labels = [c for c in range(num_classes) for _ in range(a.per_class)]
+        if a.num is not None and a.num != len(labels):
+            raise ValueError(f"--num {a.num} disagrees with the {len(labels)} labels given.")
+        return labels
+    return None
+
+
+def cmd_sample(a) -> None:
+    from .checkpoints import load_checkpoint
+    from .plots import image_grid
+    from .samplers import sample
+    from .settings import pick_device
+
+    out = Path(a.out)
+    if out.suffix not in (".npz", ".png"):
+        raise ValueError(f"--out must end in .npz or .png, got {out.name!r}.")
+    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
+    labels = sample_labels(a, model.num_classes)
+    num = len(labels) if labels is not None else (a.num or 16)
+    x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
+               y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
+    os.close(fd)
+    try:
+        if out.suffix == ".npz":
+            lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
+            np.savez_compressed(tmp, images=to_uint8(x), labels=lab)
+        else:
+            import matplotlib.pyplot as plt
+
+            nrow = a.per_class if a.per_class else int(np.ceil(np.sqrt(num)))
+            grid = image_grid(x, nrow=nrow).numpy()
+            plt.imsave(tmp, grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"wrote {num} images to {out}")
+
+
+def main(argv=None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        if a.command == "train":
+            cmd_train(a)
+        elif a.command == "sample":
+            cmd_sample(a)
+        elif a.command == "download":
+            print(f"{a.dataset} is in {download_data(a.dataset, a.root)}")
+    except (ValueError, CheckpointError, DataNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,45 @@
+"""The command line: train writes a checkpoint, sample writes .npz / .png, errors exit 2."""
+
+import numpy as np
+import pytest
+
+from diffusion_lab.cli import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ck") / "tiny.safetensors"
+    rc = main(["train", "--dataset", "mnist", "--conditional", "--steps", "3", "--batch-size", "8",
+               "--base-channels", "8", "--channel-mults", "1,2", "--no-attention", "-T", "50",
+               "--out", str(out)])
+    assert rc == 0 and out.exists() and out.with_suffix(".json").exists()
+    return out
+
+
+def test_sample_npz_with_labels(checkpoint, tmp_path):
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--steps", "3", "--labels", "0,1,2",
+                 "--guidance", "2", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["images"].dtype == np.uint8 and data["images"].shape == (3, 28, 28, 1)
+    assert data["labels"].dtype == np.int64 and data["labels"].tolist() == [0, 1, 2]
+
+
+def test_sample_unconditional_and_per_class(checkpoint, tmp_path):
+    out = tmp_path / "u.npz"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--steps", "2", "--num", "4", "--out", str(out)]) == 0
+    assert np.load(out)["labels"].tolist() == [-1] * 4
+    png = tmp_path / "grid.png"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--sampler", "ddpm", "--per-class", "1",
+                 "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_requests_exit_2(checkpoint, tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(checkpoint), "--steps", "0", "--out", str(tmp_path / "a.npz")]) == 2
+    assert "steps must be" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "a.jpg")]) == 2
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing"), "--out", str(tmp_path / "a.npz")]) == 2
+    assert "no checkpoint config" in capsys.readouterr().err
+    assert main(["sample", "--checkpoint", str(checkpoint), "--labels", "3,12", "--out", str(tmp_path / "b.npz")]) == 2
+    assert "outside the classes" in capsys.readouterr().err

@@ -1,0 +1,147 @@
+"""Bad input raises an error that names the problem and the fix; nothing is silently clamped."""
+
+import json
+
+import pytest
+import torch
+
+from diffusion_lab import (
+    CheckpointError,
+    DataNotFoundError,
+    MinimalUNet,
+    UNet,
+    build_model,
+    load_checkpoint,
+    load_data,
+    make_schedule,
+    q_sample,
+    sample,
+    save_checkpoint,
+)
+from diffusion_lab.samplers import ddim_step, ddim_timesteps, ddpm_step
+
+
+@pytest.fixture(scope="module")
+def model():
+    return UNet(image_size=8, base_channels=8, channel_mults=(1, 2), num_classes=10).eval()
+
+
+def test_wrong_image_shape_or_channels(model):
+    with pytest.raises(ValueError, match=r"expects images of shape \(B, 1, 8, 8\), got \(2, 3, 8, 8\)"):
+        model(torch.zeros(2, 3, 8, 8), 0)
+    with pytest.raises(ValueError, match="expects images of shape"):
+        model(torch.zeros(2, 1, 16, 16), 0)
+    with pytest.raises(ValueError, match="expects images"):
+        model(torch.zeros(1, 8, 8), 0)
+
+
+@pytest.mark.parametrize("cls,size", [(UNet, 30), (MinimalUNet, 30), (MinimalUNet, 2)])
+def test_unsupported_image_size(cls, size):
+    with pytest.raises(ValueError, match="image_size must be a multiple of"):
+        cls(image_size=size)
+
+
+@pytest.mark.parametrize("t", [-1, 1000, 5000])
+def test_timestep_outside_range(t):
+    s = make_schedule("linear", 1000)
+    with pytest.raises(ValueError, match=r"outside 0\.\.999 \(t is 0-based"):
+        q_sample(torch.zeros(1, 1, 2, 2), torch.tensor([t]), s)
+    with pytest.raises(ValueError, match="outside"):
+        ddpm_step(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), t, s)
+
+
+def test_fractional_timestep():
+    with pytest.raises(ValueError, match="integers"):
+        q_sample(torch.zeros(1, 1, 2, 2), torch.tensor([2.5]), make_schedule("linear", 10))
+
+
+@pytest.mark.parametrize("steps", [0, -3, 1001])
+def test_steps_outside_range(steps):
+    with pytest.raises(ValueError, match=r"steps must be an integer in 1\.\.T=1000"):
+        ddim_timesteps(1000, steps)
+
+
+def test_eta_outside_range():
+    s = make_schedule("linear", 10)
+    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\]"):
+        ddim_step(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), 5, 3, s, eta=1.5)
+
+
+@pytest.mark.parametrize("y", [10 + 1, -1])
+def test_label_outside_classes(model, y):
+    with pytest.raises(ValueError, match=r"outside the classes 0\.\.9"):
+        model(torch.zeros(1, 1, 8, 8), 0, torch.tensor([y]))
+
+
+def test_labels_on_unconditional_model():
+    with pytest.raises(ValueError, match="unconditional"):
+        UNet(image_size=8, base_channels=8, channel_mults=(1, 2))(torch.zeros(1, 1, 8, 8), 0, 3)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_guidance(model, bad):
+    with pytest.raises(ValueError, match="guidance scale must be a finite number"):
+        sample(model, make_schedule("linear", 10), 2, y=[1, 2], guidance=bad, progress=False)
+
+
+def test_unknown_names():
+    with pytest.raises(ValueError, match="unknown schedule 'cosin'; choose one of linear"):
+        make_schedule("cosin", 100)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("vit")
+    with pytest.raises(ValueError, match="unknown dataset|mnist"):
+        load_data("imagenet")
+    with pytest.raises(ValueError, match="unknown sampler"):
+        sample(UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10), 1,
+               sampler="euler", progress=False)
+
+
+def test_no_data_offline(tmp_path, monkeypatch):
+    import diffusion_lab.data as data
+
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "SHIPPED_DIR", tmp_path / "nothing")
+    with pytest.raises(DataNotFoundError, match="download"):
+        load_data("mnist", verbose=False)
+
+
+def _save_small(tmp_path, name="ck", **kw):
+    m = build_model("unet", image_size=8, base_channels=8, channel_mults=[1, 2], **kw)
+    cfg = {"model": m.build_config, "schedule": {"name": "linear", "T": 10}}
+    return m, save_checkpoint(tmp_path / name, m, cfg)
+
+
+def test_damaged_checkpoint(tmp_path):
+    _, path = _save_small(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # flip bits inside the weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(path)
+    path.write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(path)
+
+
+def test_damaged_checkpoint_json(tmp_path):
+    _, path = _save_small(tmp_path)
+    path.with_suffix(".json").write_text("{ not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint config"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    _, path = _save_small(tmp_path, num_classes=10)
+    cfg_path = path.with_suffix(".json")
+    cfg = json.loads(cfg_path.read_text())
+    cfg["model"] = {"name": "minimal", "kwargs": {"image_size": 8, "base_channels": 8}}
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="another architecture"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="holds a 'minimal' model, not the 'unet'"):
+        load_checkpoint(path, expect_model="unet")

@@ -1,0 +1,67 @@
+"""A short real training run on the shipped offline data; checkpoints round-trip and resume."""
+
+import pytest
+import torch
+
+from diffusion_lab import load_checkpoint, load_data
+from diffusion_lab.training import TrainConfig, lr_at, train
+
+SMALL = dict(dataset="mnist", base_channels=16, channel_mults=(1, 2), attention=False, batch_size=32,
+             lr=2e-3, warmup=10, checkpoint_every=0)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_data("mnist", "train", limit=2000, verbose=False)
+
+
+def test_short_training_lowers_the_loss(mnist, tmp_path):
+    r = train(TrainConfig(steps=120, **SMALL), out=tmp_path / "m", data=mnist, progress=False)
+    first, last = sum(r.losses[:20]) / 20, sum(r.losses[-20:]) / 20
+    assert r.step == 120 and last < 0.6 * first, (first, last)
+
+
+def test_checkpoint_reloads_to_the_same_outputs(mnist, tmp_path):
+    r = train(TrainConfig(steps=5, **SMALL), out=tmp_path / "m", data=mnist, progress=False)
+    model, schedule, config = load_checkpoint(r.checkpoint)
+    x, t, y = torch.randn(3, 1, 28, 28), torch.tensor([0, 500, 999]), torch.tensor([1, 2, 10])
+    assert torch.equal(model(x, t, y), r.model(x, t, y))
+    assert config["dataset"] == "mnist" and config["training"]["steps_done"] == 5
+    assert config["image_shape"] == [1, 28, 28] and len(config["classes"]) == 10
+    assert schedule.T == 1000 and config["training"]["seed"] == 0
+
+
+def test_resume_continues_from_the_saved_step(mnist, tmp_path):
+    out = tmp_path / "m"
+    train(TrainConfig(steps=6, **SMALL), out=out, data=mnist, progress=False)
+    r = train(TrainConfig(steps=4, **SMALL), out=out, data=mnist, resume=True, progress=False)
+    assert r.step == 10 and len(r.losses) == 4
+    _, _, config = load_checkpoint(out)
+    assert config["training"]["steps_done"] == 10
+
+
+def test_label_dropout_and_lr_schedule():
+    cfg = TrainConfig(lr=1e-3, warmup=10, steps=100)
+    assert lr_at(0, 0.0, cfg) == pytest.approx(1e-4)
+    assert lr_at(50, 0.0, cfg) == pytest.approx(1e-3)
+    assert lr_at(99, 1.0, cfg) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="p_uncond"):
+        TrainConfig(p_uncond=1.0).validate()
+    with pytest.raises(ValueError, match="budget"):
+        TrainConfig(steps=None, minutes=None).validate()
+
+
+def test_interrupted_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    import diffusion_lab.checkpoints as ck
+    from diffusion_lab import build_model
+
+    m = build_model("unet", image_size=8, base_channels=8, channel_mults=[1, 2])
+    cfg = {"model": m.build_config, "schedule": {"name": "linear", "T": 10}}
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ck, "save_file", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ck.save_checkpoint(tmp_path / "x", m, cfg)
+    assert list(tmp_path.iterdir()) == []
