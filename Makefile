@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Unit tests, then every notebook executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks
-	$(PY) -m pytest tests --nbval-lax notebooks/ -p no:cacheprovider
+	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 clean-venv:
 	rm -rf $(VENV)

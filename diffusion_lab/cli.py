@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--base-channels", type=int, default=None, help="default 32 (unet), 64 (minimal)")
     t.add_argument("--channel-mults", default="1,2,2", help="unet only, e.g. 1,2,2")
     t.add_argument("--no-attention", action="store_true", help="unet only")
+    t.add_argument("--time-embedding", default="every", choices=["every", "middle"],
+                   help="unet only: t and y enter every residual block (default) or only the middle")
     t.add_argument("--schedule", default="linear", choices=SCHEDULES)
     t.add_argument("-T", "--timesteps", type=int, default=1000)
     t.add_argument("--ema-decay", type=float, default=0.999)
@@ -87,7 +89,7 @@ def cmd_train(a) -> None:
     cfg = TrainConfig(
         dataset=a.dataset, model=a.model, base_channels=base,
         channel_mults=tuple(int(v) for v in a.channel_mults.split(",")),
-        attention=not a.no_attention, conditional=a.conditional, p_uncond=a.p_uncond,
+        attention=not a.no_attention, time_embedding=a.time_embedding, conditional=a.conditional, p_uncond=a.p_uncond,
         schedule=a.schedule, T=a.timesteps, batch_size=a.batch_size, lr=a.lr,
         steps=a.steps if (a.steps or a.minutes) else 1000, minutes=a.minutes,
         ema_decay=a.ema_decay, seed=a.seed, amp=not a.no_amp, checkpoint_every=a.checkpoint_every,

@@ -44,6 +44,7 @@ class TrainConfig:
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     attention: bool = True
+    time_embedding: str = "every"  # "middle": the paper's choice, for the ablation
     conditional: bool = True
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     schedule: str = "linear"
@@ -72,6 +73,7 @@ class TrainConfig:
                 "channel_mults": list(self.channel_mults),
                 "num_res_blocks": self.num_res_blocks,
                 "attention": self.attention,
+                "time_embedding": self.time_embedding,
             }
         return kw
 

@@ -3,7 +3,8 @@
 Differences from the minimal U-Net, each one a known win (Ho et al. 2020, appendix B;
 Dhariwal & Nichol 2021):
 - the time (and label) embedding goes into *every* residual block, as a per-channel bias,
-  so each resolution knows how noisy its input is;
+  so each resolution knows how noisy its input is (time_embedding="middle" keeps only the
+  middle blocks', as the paper does, for the comparison in chapter 08);
 - skips are concatenated, SiLU activations, GroupNorm before each conv;
 - optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap.
 """
@@ -26,17 +27,18 @@ from .embeddings import (
 class ResBlock(nn.Module):
     """h = conv(act(norm(x))) + emb bias; h = conv(act(norm(h))); return h + skip(x)."""
 
-    def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0):
+    def __init__(self, cin: int, cout: int, emb_dim: int | None, dropout: float = 0.0):
         super().__init__()
         self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, cout)
+        self.emb = nn.Linear(emb_dim, cout) if emb_dim else None  # None: this block is not told t
         self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, emb):
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb(emb)[:, :, None, None]
+        if self.emb is not None:
+            h = h + self.emb(emb)[:, :, None, None]
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
         return h + self.skip(x)
 
@@ -69,13 +71,18 @@ class UNet(nn.Module):
         attention: bool = True,
         num_classes: int | None = None,
         dropout: float = 0.0,
+        time_embedding: str = "every",
     ):
         super().__init__()
+        if time_embedding not in ("every", "middle"):
+            raise ValueError(f"time_embedding must be 'every' or 'middle' (the paper's), got {time_embedding!r}.")
         channel_mults = tuple(channel_mults)
+        self.time_embedding = time_embedding
         check_image_size(image_size, 2 ** (len(channel_mults) - 1), "UNet")
         self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
         self.base_channels = base_channels
         emb_dim = 4 * base_channels
+        outer = emb_dim if time_embedding == "every" else None  # the ablation: only the middle sees t, y
         self.time_mlp = nn.Sequential(
             nn.Linear(base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
@@ -85,7 +92,7 @@ class UNet(nn.Module):
         self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
         for level, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
-                self.down.append(ResBlock(ch, base_channels * mult, emb_dim, dropout))
+                self.down.append(ResBlock(ch, base_channels * mult, outer, dropout))
                 ch = base_channels * mult
                 skips.append(ch)
             if level < len(channel_mults) - 1:
@@ -99,7 +106,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
-                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, emb_dim, dropout))
+                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, outer, dropout))
                 ch = base_channels * mult
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
