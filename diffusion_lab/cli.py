@@ -1,4 +1,4 @@
-"""Command line: python -m diffusion_lab {train, sample, download} ...
+"""Command line: python -m diffusion_lab {train, sample, evaluate, bench, download} ...
 
     python -m diffusion_lab train --dataset mnist --conditional --minutes 10 --out runs/mnist_cfg
     python -m diffusion_lab sample --checkpoint data/checkpoints/mnist_cfg.safetensors \\
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float, default=0.0)
     s.add_argument("--spacing", default="leading", choices=["leading", "trailing", "linspace"])
     s.add_argument("--guidance", type=float, help="classifier-free guidance scale s")
+    s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0 to [-1, 1]")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
     g.add_argument("--per-class", type=int, help="K images of every class")
@@ -73,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", help="cpu, cuda or mps")
     s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
+
+    e = sub.add_parser("evaluate", help="sample, then print quality metrics as JSON")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
+    e.add_argument("--steps", type=int, default=20)
+    e.add_argument("--eta", type=float, default=0.0)
+    e.add_argument("--guidance", type=float, help="classifier-free guidance scale (conditional models)")
+    e.add_argument("--num", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", help="cpu, cuda or mps")
+
+    sub.add_parser("bench", help="training and sampling speed against this machine's matmul ceiling")
 
     d = sub.add_parser("download", help="download a full dataset (needs internet)")
     d.add_argument("--dataset", required=True, choices=sorted(DATASETS))
@@ -131,7 +144,8 @@ def cmd_sample(a) -> None:
     labels = sample_labels(a, model.num_classes)
     num = len(labels) if labels is not None else (a.num or 16)
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
-               y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed)
+               y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed,
+               clip_x0=not a.no_clip)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
     os.close(fd)
@@ -152,6 +166,17 @@ def cmd_sample(a) -> None:
     print(f"wrote {num} images to {out}")
 
 
+def cmd_evaluate(a) -> None:
+    from .checkpoints import load_checkpoint
+    from .evaluate import evaluate_model
+    from .settings import pick_device
+
+    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
+    result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
+                            eta=a.eta, guidance=a.guidance, seed=a.seed, progress=True)
+    print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
+
+
 def main(argv=None) -> int:
     a = _parser().parse_args(argv)
     try:
@@ -159,6 +184,12 @@ def main(argv=None) -> int:
             cmd_train(a)
         elif a.command == "sample":
             cmd_sample(a)
+        elif a.command == "evaluate":
+            cmd_evaluate(a)
+        elif a.command == "bench":
+            from .bench import main as bench_main
+
+            bench_main()
         elif a.command == "download":
             print(f"{a.dataset} is in {download_data(a.dataset, a.root)}")
     except (ValueError, CheckpointError, DataNotFoundError) as err:

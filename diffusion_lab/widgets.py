@@ -3,6 +3,11 @@ a slider only picks a frame (instant on a CPU).
 
 Each viewer also draws a static figure first, so the cell still says something where no widget
 front end runs (GitHub's notebook viewer, nbval, a PDF export).
+
+    frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
+    sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
+    guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
+    table_figure       the static table those two draw: one small image grid per (row, column) setting
 """
 
 from __future__ import annotations
@@ -15,6 +20,37 @@ from IPython.display import display
 from .plots import show_images, show_strip
 
 
+def _label_only(ax, ylabel=None, title=None, fontsize=9):
+    """Keep an image axis clean (no ticks, no frame) but let it carry a y label and a title."""
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, fontsize=fontsize)
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0):
+    """Wire `controls` to an Output that redraws `draw_into(axes)` whenever one of them changes."""
+    out = W.Output()
+
+    def draw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)
+            draw_into(axes[0])
+            fig.tight_layout()
+            plt.show()
+
+    for c in controls:
+        c.observe(draw, names="value")
+    draw()
+    display(W.VBox([W.HBox(controls) if len(controls) > 1 else controls[0], out]))
+
+
 def frame_scrubber(
     frames: torch.Tensor,
     values,
@@ -23,36 +59,151 @@ def frame_scrubber(
     nrow: int = 8,
     static_columns: int = 8,
     extra=None,
+    panel_titles=None,
+    static_images: int = 2,
 ):
     """Scrub through frames (S, N, C, H, W) with a slider over `values` (one per frame).
 
     extra: optional list of (S, N, C, H, W) tensors shown beside (e.g. the predicted x_0).
+    panel_titles: one name per panel (frames first, then each extra). When given, the viewer titles
+        each panel and the static figure shows every panel too: `static_images` images of each, one
+        row per image, labelled with its panel's name. Without it the static figure shows only
+        `frames` (its first 4 images).
     Returns the slider (tests and the notebooks can set .value).
     """
     values = list(values)
     s = len(values)
+    panels = [frames] + list(extra or [])
+    if panel_titles is not None and len(panel_titles) != len(panels):
+        raise ValueError(f"got {len(panel_titles)} panel titles for {len(panels)} panels.")
     cols = sorted(set(round(i * (s - 1) / max(1, static_columns - 1)) for i in range(static_columns)))
-    show_strip(frames[cols, : min(4, frames.shape[1])], [f"{description}={values[i]}" for i in cols],
-               title=title)
+    labels = [f"{description}={values[i]}" for i in cols]
+    if panel_titles is None:
+        show_strip(frames[cols, : min(4, frames.shape[1])], labels, title=title)
+    else:
+        k = min(static_images, frames.shape[1])
+        stacked = torch.cat([p[cols, :k] for p in panels], dim=1)  # rows: panel 0 images, panel 1 ...
+        fig = show_strip(stacked, labels, title=title)
+        for r in range(stacked.shape[1]):
+            _label_only(fig.axes[r * len(cols)], ylabel=panel_titles[r // k])
+        fig.tight_layout()
     plt.show()
 
     slider = W.SelectionSlider(options=[(str(v), i) for i, v in enumerate(values)], value=0,
                                description=description, continuous_update=True,
                                layout=W.Layout(width="90%"))
-    out = W.Output()
-    panels = [frames] + list(extra or [])
 
-    def draw(change=None):
+    def draw_into(axes):
         i = slider.value
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
-            for ax, p in zip(axes[0], panels):
-                show_images(p[i], nrow=nrow, ax=ax)
-            axes[0, 0].set_title(f"{description} = {values[i]}")
-            plt.show()
+        for k, (ax, p) in enumerate(zip(axes, panels)):
+            show_images(p[i], nrow=nrow, ax=ax)
+            name = panel_titles[k] if panel_titles is not None else None
+            if k == 0:
+                name = f"{description} = {values[i]}" + (f": {name}" if name else "")
+            if name:
+                ax.set_title(name)
 
-    slider.observe(draw, names="value")
-    draw()
-    display(W.VBox([slider, out]))
+    _viewer([slider], draw_into, panels=len(panels))
     return slider
+
+
+def table_figure(
+    images: dict,
+    rows,
+    cols,
+    row_name: str,
+    col_name: str,
+    per_cell: int = 4,
+    nrow: int | None = None,
+    title=None,
+    cell_size: float = 0.55,
+    row_fmt=str,
+    col_fmt=str,
+):
+    """One small image grid per setting: images[(r, c)] is (N, C, H, W); cell (r, c) shows its first
+    `per_cell` images in rows of `nrow` (default all in one row). Returns the figure."""
+    rows, cols = list(rows), list(cols)
+    nrow = nrow or per_cell
+    grid_rows = -(-per_cell // nrow)
+    fig, axes = plt.subplots(
+        len(rows), len(cols), squeeze=False,
+        figsize=(cell_size * nrow * len(cols) + 0.8, cell_size * grid_rows * len(rows) + 0.6),
+    )
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            show_images(images[(r, c)][:per_cell], nrow=nrow, ax=ax)
+            _label_only(ax, ylabel=f"{row_name} = {row_fmt(r)}" if j == 0 else None,
+                        title=f"{col_name} = {col_fmt(c)}" if i == 0 else None)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def sampler_controls(
+    images: dict,
+    steps,
+    etas,
+    nrow: int = 8,
+    static_per_cell: int = 4,
+    title=None,
+    captions: dict | None = None,
+):
+    """A steps slider and an eta slider over precomputed DDIM samples images[(steps, eta)].
+
+    The static figure is the whole table (rows: steps, columns: eta; `static_per_cell` images each).
+    captions: optional text per (steps, eta), shown under the sliders' image (e.g. the wall time).
+    Returns (steps_slider, eta_slider).
+    """
+    steps, etas = list(steps), list(etas)
+    table_figure(images, steps, etas, "steps", "eta", per_cell=static_per_cell, title=title)
+    plt.show()
+    s_slider = W.SelectionSlider(options=[(str(s), s) for s in steps], value=steps[0],
+                                 description="steps", continuous_update=True)
+    e_slider = W.SelectionSlider(options=[(f"{e:g}", e) for e in etas], value=etas[0],
+                                 description="eta", continuous_update=True)
+
+    def draw_into(axes):
+        key = (s_slider.value, e_slider.value)
+        show_images(images[key], nrow=nrow, ax=axes[0])
+        text = f"DDIM, {key[0]} steps, eta = {key[1]:g}"
+        if captions and key in captions:
+            text += f"  ({captions[key]})"
+        axes[0].set_title(text, fontsize=10)
+
+    _viewer([s_slider, e_slider], draw_into, width=5.0)
+    return s_slider, e_slider
+
+
+def guidance_viewer(
+    images: dict,
+    classes,
+    scales,
+    nrow: int = 8,
+    static_per_cell: int = 1,
+    title=None,
+):
+    """A class Dropdown and a guidance-scale slider over precomputed samples images[(class, scale)].
+
+    classes: the class names, in label order (images are keyed by the label index).
+    The static figure is the table (rows: scale, columns: class; `static_per_cell` images each).
+    Returns (class_dropdown, scale_slider).
+    """
+    classes, scales = list(classes), list(scales)
+    labels = sorted({k[0] for k in images})
+    table_figure(images, scales, labels, "s", "class", per_cell=static_per_cell, title=title,
+                 cell_size=0.75, row_fmt=lambda v: f"{v:g}", col_fmt=lambda c: classes[c])
+    plt.show()
+    dropdown = W.Dropdown(options=[(classes[c], c) for c in labels], value=labels[0],
+                          description="class")
+    slider = W.SelectionSlider(options=[(f"{s:g}", s) for s in scales], value=scales[0],
+                               description="scale s", continuous_update=True)
+
+    def draw_into(axes):
+        c, s = dropdown.value, slider.value
+        show_images(images[(c, s)], nrow=nrow, ax=axes[0])
+        axes[0].set_title(f"class {classes[c]}, guidance scale s = {s:g}", fontsize=10)
+
+    _viewer([dropdown, slider], draw_into, width=5.0)
+    return dropdown, slider

@@ -1,0 +1,58 @@
+"""Evaluate a checkpoint: sample, then measure with the dataset's classifier (metrics.py).
+
+    python -m diffusion_lab evaluate --checkpoint data/checkpoints/mnist_cfg.safetensors \
+        --sampler ddim --steps 20 --guidance 3 --num 1000
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .classifier import features_and_predictions, load_classifier
+from .metrics import class_accuracy, class_entropy, frechet_distance, within_class_spread
+from .samplers import sample
+
+
+def real_floor(test_feats: torch.Tensor, num: int, seed: int = 0) -> tuple[float, torch.Tensor]:
+    """Split the test features into halves A and B; return (FD(A[:num], B), B): the distance a
+    perfect generator would get at this sample count, and the reference set B."""
+    perm = torch.randperm(len(test_feats), generator=torch.Generator().manual_seed(seed))
+    half = len(perm) // 2
+    if num > half:
+        raise ValueError(f"num={num} exceeds half the test set ({half}); use --num <= {half}.")
+    a, b = test_feats[perm[:half]], test_feats[perm[half:]]
+    return frechet_distance(a[:num], b), b
+
+
+def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0,
+                   guidance=None, seed=0, batch=250, progress=False) -> dict:
+    """Sample `num` images (class-balanced when the model is conditional) and measure them."""
+    clf, info, test_feats, _ = load_classifier(dataset)
+    floor, reference = real_floor(test_feats, num)
+    labels = None
+    if model.num_classes is not None:
+        labels = torch.arange(num) % model.num_classes
+    t0 = time.perf_counter()
+    chunks = []
+    for i in range(0, num, batch):
+        y = labels[i : i + batch] if labels is not None else None
+        n = min(batch, num - i)
+        chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, y=y,
+                             guidance=guidance if y is not None else None, seed=seed + i, progress=progress).cpu())
+    seconds = time.perf_counter() - t0
+    images = torch.cat(chunks)
+    feats, preds, _ = features_and_predictions(clf, images)
+    result = {
+        "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps, "eta": eta,
+        "guidance": guidance, "fd": round(frechet_distance(feats, reference), 3), "fd_real_floor": round(floor, 3),
+        "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),
+        "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
+    }
+    if labels is not None:
+        result["class_accuracy"] = round(class_accuracy(preds, labels), 4)
+        result["within_class_spread"] = round(within_class_spread(feats, labels), 3)
+    else:
+        result["within_class_spread"] = round(within_class_spread(feats, preds), 3)
+    return result
