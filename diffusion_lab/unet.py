@@ -2,8 +2,8 @@
 
 Differences from the minimal U-Net, each one a known win (Ho et al. 2020, appendix B;
 Dhariwal & Nichol 2021):
-- the time (and label) embedding goes into *every* residual block, as a per-channel bias,
-  so each resolution knows how noisy its input is (time_embedding="middle" keeps only the
+- the time (and label) embedding goes into *every* residual block, as a per-channel scale and
+  shift after its GroupNorm, so each resolution knows how noisy its input is (time_embedding="middle" keeps only the
   middle blocks', as the paper does, for the comparison in chapter 08);
 - skips are concatenated, SiLU activations, GroupNorm before each conv;
 - optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap.
@@ -15,31 +15,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import (
-    LabelEmbedding,
-    check_image_size,
-    check_input,
-    group_norm,
-    timestep_embedding,
-)
+from .embeddings import LabelEmbedding, check_image_size, check_input, timestep_embedding
+from .embeddings import group_norm as _group_norm
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    # 8 groups, so each spans several channels (4 at 32 channels, as ADM's 32 groups do at 128).
+    # One channel per group would be InstanceNorm, which erases every feature map's mean.
+    return _group_norm(channels, 8)
 
 
 class ResBlock(nn.Module):
-    """h = conv(act(norm(x))) + emb bias; h = conv(act(norm(h))); return h + skip(x)."""
+    """h = conv(act(norm(x))); h = norm(h) * (1 + scale) + shift; h = conv(act(h)); return h + skip(x).
+
+    (scale, shift) come from the time/label embedding (ADM's "scale-shift norm", Dhariwal &
+    Nichol 2021). They are applied *after* the normalisation: a bias added before it would be
+    partly subtracted again by the norm.
+    """
 
     def __init__(self, cin: int, cout: int, emb_dim: int | None, dropout: float = 0.0):
         super().__init__()
         self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
-        self.emb = nn.Linear(emb_dim, cout) if emb_dim else None  # None: this block is not told t
+        self.emb = nn.Linear(emb_dim, 2 * cout) if emb_dim else None  # None: this block is not told t
         self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, emb):
-        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.norm2(self.conv1(F.silu(self.norm1(x))))
         if self.emb is not None:
-            h = h + self.emb(emb)[:, :, None, None]
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+            scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        h = self.conv2(self.dropout(F.silu(h)))
         return h + self.skip(x)
 
 
