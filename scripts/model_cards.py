@@ -80,6 +80,51 @@ def card(name: str, cfg: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load(part: str) -> list[dict]:
+    path = RESULTS / f"{part}.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def results_section() -> str:
+    """The README's results tables: one row per evaluation, each with its command."""
+    out = ["Measured by `python scripts/evaluate_all.py` on the shipped checkpoints (2-core CPU, one thread;",
+           "FD = Fréchet distance in the evaluation classifier's features, floor = real test images against real",
+           "test images at the same sample count; accuracy = the classifier agrees with the requested class).", ""]
+    tables = [
+        ("checkpoints", "Shipped models, DDIM 20 steps", ["checkpoint", "guidance"]),
+        ("steps", "Quality against sampling steps (mnist_cfg, s = 1, 100 samples)", ["sampler", "steps"]),
+        ("guidance", "Guidance scale: adherence against diversity (mnist_cfg, DDIM 20, 300 samples)", ["guidance"]),
+        ("architecture", "Same training time: the paper's minimal U-Net against ours (DDIM 20, s = 3, 300 samples)",
+         ["arm", "training_steps"]),
+    ]
+    for part, title, keys in tables:
+        rows = _load(part)
+        if not rows:
+            continue
+        out += [f"**{title}**", "",
+                "| " + " | ".join(keys) + " | FD (floor) | accuracy | class entropy | within-class spread "
+                "| sampling time | command |",
+                "|" + "---|" * (len(keys) + 6)]
+        for r in rows:
+            cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys]
+            acc = f"{r['class_accuracy']:.1%}" if "class_accuracy" in r else "-"
+            out.append("| " + " | ".join(cells) + f" | {r['fd']:.2f} ({r['fd_real_floor']:.2f}) | {acc} | "
+                       f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | {r['sample_seconds']:.0f} s "
+                       f"| `{r['command']}` |")
+        out.append("")
+    return "\n".join(out)
+
+
+def update_readme() -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
+        readme.write_text(f"{head}{start}\n{results_section()}\n{end}{tail}")
+
+
 def main() -> None:
     names = sorted(p.stem for p in CK.glob("*.json") if not p.stem.startswith("classifier_"))
     total = sum(p.stat().st_size for p in CK.iterdir() if p.is_file() and p.name != "README.md")
@@ -115,7 +160,8 @@ def main() -> None:
             "    --per-class 8 --out cifar10.png",
             "```", ""]
     (CK / "README.md").write_text("\n".join(out))
-    print(f"wrote {CK / 'README.md'} ({len(names)} models, {total / 1e6:.1f} MB)")
+    update_readme()
+    print(f"wrote {CK / 'README.md'} ({len(names)} models, {total / 1e6:.1f} MB) and README.md's results")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def test_limit_takes_the_first_images(empty_root, capsys):
 def test_mnist_prefix_is_class_balanced(empty_root):
     d = load_data("mnist", limit=1000, verbose=False)
     counts = torch.bincount(d.labels, minlength=10)
-    assert counts.min().item() >= 80 and counts.max().item() <= 120
+    # a seeded shuffle: every digit appears, none dominates (binomial spread at n = 1000)
+    assert counts.min().item() >= 60 and counts.max().item() <= 140
 
 
 # --------------------------------------------------------------------------- errors
