@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--eta", type=float, default=0.0)
     s.add_argument("--spacing", default="leading", choices=["leading", "trailing", "linspace"])
     s.add_argument("--guidance", type=float, help="classifier-free guidance scale s")
-    s.add_argument("--no-clip", action="store_true", help="do not clip the predicted x_0 to [-1, 1]")
+    s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
     g.add_argument("--per-class", type=int, help="K images of every class")
@@ -145,7 +145,7 @@ def cmd_sample(a) -> None:
     num = len(labels) if labels is not None else (a.num or 16)
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
                y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed,
-               clip_x0=not a.no_clip)
+               clip_x0=a.clip)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
     os.close(fd)

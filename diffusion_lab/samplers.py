@@ -100,7 +100,7 @@ def sample(
     eta: float = 0.0,
     spacing: str = "leading",
     variance: str = "posterior",
-    clip_x0: bool = True,
+    clip_x0: bool = False,
     y=None,
     guidance: float | None = None,
     seed: int | None = 0,
@@ -113,9 +113,9 @@ def sample(
     sampler="ddpm" walks all T steps; sampler="ddim" walks `steps` of them (default 50).
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
     guidance: classifier-free guidance scale s (None = no guidance).
-    clip_x0: clip each predicted x_0 to the image range [-1, 1] (on by default, as in the DDPM
-        paper's code and diffusers' clip_sample): it stops an early error in the predicted
-        brightness from being carried to the end of the chain.
+    clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample). Off by
+        default: with guidance, DDIM clips x_0 but keeps the unclipped eps, and at large t that
+        mismatch saturates the image (chapter 05 shows both).
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
     """
     device = next(model.parameters()).device
