@@ -1,0 +1,202 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Start here
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/diffusion-lab/diffusion-lab/blob/main/notebooks/00_start_here.ipynb)
+#
+# **Diffusion Lab** teaches diffusion models by running them: every equation you meet is a short
+# function in the `diffusion_lab` package, and every notebook lets you poke at it. By the end you
+# will have trained a small class-conditional model on MNIST and sampled from it with DDPM, DDIM
+# and classifier-free guidance.
+#
+# **In this notebook you will**
+# - see what the course covers and in which order;
+# - check that your setup works (device, PyTorch, data, fast mode);
+# - generate your first digits from the model shipped with the course, in under a minute on a laptop CPU;
+# - write one line of code that the whole course relies on: how pixels become numbers in $[-1, 1]$.
+
+# %% [markdown]
+# **Running on Colab?** The next cell fetches the course and installs it. Anywhere else it does nothing.
+
+# %%
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("diffusion-lab"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/diffusion-lab/diffusion-lab"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "diffusion-lab"], check=True)
+    os.chdir("diffusion-lab/notebooks")
+    sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
+
+# %% [markdown]
+# ## The course at a glance
+#
+# A diffusion model learns to undo noise. Training takes a real image $x_0$, adds a known amount
+# of Gaussian noise to get $x_t$, and asks a network $\epsilon_\theta(x_t, t)$ to guess which noise
+# was added. Sampling starts from pure noise and repeatedly removes the noise the network predicts.
+#
+# | chapter | topic | you will build or explore |
+# |---|---|---|
+# | **00** | start here | setup check, first samples |
+# | **01** | noise schedules | $\beta_t$, $\bar\alpha_t$, SNR; four schedules compared |
+# | **02** | forward noising | one small step vs. the closed-form jump $q(x_t \mid x_0)$ |
+# | **03** | the U-Net | time embedding, residual blocks, two U-Nets side by side |
+# | **04** | DDPM training | the loss, the loop, a live loss curve: train a real model on your CPU |
+# | **05** | DDPM sampling | the reverse step term by term; $x_t$ and the predicted $x_0$ along $t$ |
+# | **06** | DDIM | the deterministic update, fewer steps, $\eta$, interpolation |
+# | **07** | classifier-free guidance | label dropout, the guidance formula, trading diversity for fidelity |
+#
+# Chapters 01-03 need no training and run in well under a minute. Each chapter runs on its own, in any order.
+#
+# **How to run the course**
+# - *Locally:* `make lab` in the repository root creates a virtual environment, installs
+#   everything and opens JupyterLab on this notebook. `make test` runs the tests and every notebook.
+# - *On Colab:* click the badge at the top of any chapter; its first cell installs the package.
+# - *Fast mode:* set the environment variable `DIFFUSION_LAB_FAST=1` and the notebooks pick smaller
+#   settings (fewer images, fewer steps). The automated tests use it; the figures get rougher.
+
+# %% [markdown]
+# ## Check your setup
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+
+import diffusion_lab as dl
+from diffusion_lab.plots import show_images, show_strip
+
+device = dl.pick_device()
+print(f"diffusion_lab {dl.__version__} | torch {torch.__version__} | device: {device} | "
+      f"fast mode: {'on' if dl.fast_mode() else 'off'}")
+
+# %% [markdown]
+# `dl.pick_device()` prefers a CUDA GPU, then Apple's MPS, then the CPU. Everything in the course
+# also works on a CPU; a GPU just lets you turn the sizes up.
+#
+# Next, the data. `dl.load_data` looks for the full dataset first and otherwise uses the small
+# subset shipped with the course, so it works offline. It prints which one it found.
+
+# %%
+data = dl.load_data("mnist", "train", limit=dl.pick(1000, 200))
+print("images:", tuple(data.images.shape), data.images.dtype,
+      f"values in [{data.images.min():.0f}, {data.images.max():.0f}]")
+show_images(data.images[:32], nrow=16, size=8, title="real MNIST digits")
+plt.show()
+
+# %% [markdown]
+# ## Your first generated digits
+#
+# The course ships a small class-conditional U-Net trained on MNIST (about a million parameters).
+# We ask it for every digit 0-9, one row per digit, using the **DDIM** sampler with a few dozen
+# steps and **classifier-free guidance** of strength 3. You will learn what each of those words
+# means in chapters 05-07; for now, just watch it work.
+
+# %%
+model, schedule, config = dl.load_pretrained("mnist_cfg", device=device)
+print(f"{type(model).__name__}: {dl.count_parameters(model):,} parameters, "
+      f"{config['schedule']['name']} schedule with T = {schedule.T}, "
+      f"trained for {config['training'].get('steps_done', 0):,} steps")
+
+# %%
+per_digit, steps = dl.pick((8, 25), (4, 15), gpu=(16, 50))
+labels = torch.arange(10).repeat_interleave(per_digit)  # 0,0,...,1,1,...: one row per digit
+samples = dl.sample(model, schedule, len(labels), sampler="ddim", steps=steps, y=labels,
+                    guidance=3.0, seed=0, progress=False)
+show_images(samples, nrow=per_digit, size=per_digit * 0.7,
+            title=f"generated: one row per digit (DDIM, {steps} steps, guidance 3)")
+plt.show()
+
+# %% [markdown]
+# Each image started as pure Gaussian noise, $28 \times 28$ random numbers. The sampler then
+# took `steps` small steps, each time asking the network "how much of this is noise?" and removing
+# part of it. Here is that path for a 3, a 5 and an 8. Rows come in pairs: first the current image $x_t$, then the
+# network's guess of the final image at that moment, $\hat x_0$.
+
+# %%
+_, traj = dl.sample(model, schedule, 3, sampler="ddim", steps=steps, y=[3, 5, 8], guidance=3.0,
+                    seed=1, progress=False, return_trajectory=True)
+cols = torch.linspace(0, len(traj["t"]) - 1, 6).round().long()
+# rows in pairs: x_t of a sample, then its predicted x_0 -> frames of shape (6 steps, 6 rows, 1, 28, 28)
+frames = torch.stack([traj["x_t"][cols], traj["x0"][cols]], dim=2).flatten(1, 2)
+show_strip(frames, [f"t={traj['t'][i]}" for i in cols],
+           title="rows in pairs: x_t while sampling, then the predicted x_0")
+plt.show()
+
+# %% [markdown]
+# Early on, $x_t$ is mostly noise, yet the guess $\hat x_0$ already shows a blurry digit. The
+# sampler keeps refining it.
+#
+# ## Exercise: from pixels to model inputs
+#
+# Image files store pixels as integers $0 \dots 255$ (`uint8`). Every model in this course works with
+# floats in $[-1, 1]$: black is $-1$, white is $+1$. Why? The noise we add is standard normal, centred
+# on 0 with spread 1, so the images should live on the same scale.
+#
+# Write `to_model_range(pixels)`: take a `uint8` tensor of any shape and return `float32` values
+# with $0 \mapsto -1$ and $255 \mapsto 1$, linearly in between.
+
+# %%
+def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
+    # YOUR CODE HERE (solution shown)
+    return pixels.float() / 127.5 - 1.0
+
+
+# %% [markdown]
+# The check compares your function with the package's loader (`diffusion_lab.data.from_uint8`,
+# the function that produced `data.images` above). Later chapters use `dl.check.<name>(fn)` for the
+# same purpose, and `dl.check.solution("<name>")` prints the reference answer if you get stuck.
+
+# %%
+from diffusion_lab.data import from_uint8, to_uint8
+
+
+def check_to_model_range(fn) -> bool:
+    pixels = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
+    pixels[0, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)
+    try:
+        out = fn(pixels[:, None])  # (N, 1, 28, 28), the layout the models use
+        ok = (out.dtype == torch.float32 and torch.allclose(out, from_uint8(pixels), atol=1e-6)
+              and out[0, 0, 0, 0] == -1 and out[0, 0, 0, 1] == 1)
+        hint = "divide by 127.5, then subtract 1 (and convert to float first: uint8 cannot hold -1)."
+    except Exception as err:
+        ok, hint = False, f"{type(err).__name__}: {err}"
+    print("✅ to_model_range: correct." if ok else f"❌ to_model_range: not yet. Hint: {hint}")
+    return ok
+
+
+assert check_to_model_range(to_model_range)
+
+# %% [markdown]
+# The way back, for saving or showing images, is `diffusion_lab.data.to_uint8`. Model outputs can
+# overshoot $[-1, 1]$ a little, so it clips. A round trip returns exactly the original pixels:
+
+# %%
+pixels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8)
+roundtrip = torch.from_numpy(to_uint8(to_model_range(pixels[:, None]))).squeeze(-1)
+assert torch.equal(roundtrip, pixels)
+print("uint8 -> [-1, 1] -> uint8 is lossless")
+
+# %% [markdown]
+# ## What to try next
+#
+# - Change `guidance=3.0` to `0.0` (ignore the label) or `7.0` (follow it harder) and compare the rows.
+# - Change `steps` to 5 or 100: how few steps still give readable digits?
+# - Change `seed`: a different seed draws different starting noise, so you get different digits.
+# - Then open **01 · Noise schedules** to see how much noise is added at each step, and why.
