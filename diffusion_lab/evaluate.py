@@ -15,25 +15,35 @@ from .metrics import class_accuracy, class_entropy, frechet_distance, within_cla
 from .samplers import sample
 
 
-def real_floor(test_feats: torch.Tensor, num: int, seed: int = 0) -> tuple[float, torch.Tensor]:
-    """Split the test features into halves A and B; return (FD(A[:num], B), B): the distance a
-    perfect generator would get at this sample count, and the reference set B."""
+def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
+    """Split the test features into halves A and B; return (FD(A_num, B), B): the distance a perfect
+    generator would get at this sample count, and the reference set B.
+
+    With test_labels, A_num takes the classes in turn (0, 1, ..., 9, 0, ...), like the class-balanced
+    labels a conditional evaluation samples; otherwise it is the first num of A.
+    """
     perm = torch.randperm(len(test_feats), generator=torch.Generator().manual_seed(seed))
     half = len(perm) // 2
     if num > half:
         raise ValueError(f"num={num} exceeds half the test set ({half}); use --num <= {half}.")
-    a, b = test_feats[perm[:half]], test_feats[perm[half:]]
-    return frechet_distance(a[:num], b), b
+    a_idx, b_idx = perm[:half], perm[half:]
+    if test_labels is None:
+        chosen = a_idx[:num]
+    else:
+        classes = int(test_labels.max()) + 1
+        per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
+        chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
+    return frechet_distance(test_feats[chosen], test_feats[b_idx]), test_feats[b_idx]
 
 
 def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0,
                    guidance=None, seed=0, batch=250, progress=False) -> dict:
     """Sample `num` images (class-balanced when the model is conditional) and measure them."""
-    clf, info, test_feats, _ = load_classifier(dataset)
-    floor, reference = real_floor(test_feats, num)
+    clf, info, test_feats, test_labels = load_classifier(dataset)
     labels = None
     if model.num_classes is not None:
         labels = torch.arange(num) % model.num_classes
+    floor, reference = real_floor(test_feats, num, test_labels if labels is not None else None)
     t0 = time.perf_counter()
     chunks = []
     for i in range(0, num, batch):

@@ -33,3 +33,16 @@ def test_class_metrics():
     assert class_entropy(torch.zeros(50, dtype=torch.long), 10) == 0.0
     feats = torch.tensor([[0.0, 0.0], [2.0, 0.0], [5.0, 5.0], [5.0, 5.0]])
     assert within_class_spread(feats, torch.tensor([0, 0, 1, 1])) == pytest.approx(0.5)
+
+
+def test_real_floor_is_class_balanced_and_shrinks_with_more_samples():
+    from diffusion_lab.evaluate import real_floor
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(2000) % 4
+    feats = torch.randn(2000, 3, generator=g) + labels[:, None].float() * 3  # four separated clusters
+    small, ref = real_floor(feats, 40, labels)
+    large, _ = real_floor(feats, 400, labels)
+    assert len(ref) == 1000 and large < small
+    with pytest.raises(ValueError, match="exceeds half the test set"):
+        real_floor(feats, 1001)
