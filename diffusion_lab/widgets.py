@@ -121,23 +121,29 @@ def table_figure(
     col_fmt=str,
 ):
     """One small image grid per setting: images[(r, c)] is (N, C, H, W); cell (r, c) shows its first
-    `per_cell` images in rows of `nrow` (default all in one row). Returns the figure."""
+    `per_cell` images in rows of `nrow` (default all in one row). Rows are labelled on the left
+    ("row_name = r"), columns on top ("col_name = c"; no column titles when col_name is empty).
+    Returns the figure."""
     rows, cols = list(rows), list(cols)
     nrow = nrow or per_cell
-    grid_rows = -(-per_cell // nrow)
-    fig, axes = plt.subplots(
-        len(rows), len(cols), squeeze=False,
-        figsize=(cell_size * nrow * len(cols) + 0.8, cell_size * grid_rows * len(rows) + 0.6),
-    )
+    cell_w, cell_h = cell_size * nrow, cell_size * -(-per_cell // nrow)
+    gap_w, gap_h = 0.15, (0.3 if col_name else 0.1)
+    left = 0.12 + 0.075 * max(len(f"{row_name} = {row_fmt(r)}") for r in rows)
+    top = (0.3 if col_name else 0.05) + (0.35 if title else 0.0)
+    width = left + len(cols) * cell_w + (len(cols) - 1) * gap_w + 0.1
+    height = top + len(rows) * cell_h + (len(rows) - 1) * gap_h + 0.1
+    fig, axes = plt.subplots(len(rows), len(cols), squeeze=False, figsize=(width, height))
+    fig.subplots_adjust(left=left / width, right=1 - 0.1 / width, top=1 - top / height,
+                        bottom=0.1 / height, wspace=gap_w / cell_w, hspace=gap_h / cell_h)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
             show_images(images[(r, c)][:per_cell], nrow=nrow, ax=ax)
-            _label_only(ax, ylabel=f"{row_name} = {row_fmt(r)}" if j == 0 else None,
-                        title=f"{col_name} = {col_fmt(c)}" if i == 0 else None)
+            _label_only(ax, title=f"{col_name} = {col_fmt(c)}" if (i == 0 and col_name) else None)
+            if j == 0:
+                ax.set_ylabel(f"{row_name} = {row_fmt(r)}", rotation=0, ha="right", va="center", fontsize=9)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, y=1 - 0.05 / height, va="top", fontsize=11)
     return fig
 
 
@@ -192,7 +198,8 @@ def guidance_viewer(
     """
     classes, scales = list(classes), list(scales)
     labels = sorted({k[0] for k in images})
-    table_figure(images, scales, labels, "s", "class", per_cell=static_per_cell, title=title,
+    by_scale = {(s, c): x for (c, s), x in images.items()}
+    table_figure(by_scale, scales, labels, "s", "class", per_cell=static_per_cell, title=title,
                  cell_size=0.75, row_fmt=lambda v: f"{v:g}", col_fmt=lambda c: classes[c])
     plt.show()
     dropdown = W.Dropdown(options=[(classes[c], c) for c in labels], value=labels[0],

@@ -1,0 +1,335 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · DDIM: fewer steps, and a deterministic sampler
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/diffusion-lab/diffusion-lab/blob/main/notebooks/06_ddim.ipynb)
+#
+# DDPM needs all 1000 steps because each one is a tiny, noisy move. Song, Meng and Ermon (2021)
+# noticed that the *same trained network* supports a different sampler: one that can jump over many
+# timesteps at once and, if we like, adds no noise at all. Same model, no retraining, 20-50 steps.
+#
+# **In this notebook you will**
+# - derive the DDIM update (eq. 12) from the pieces of the DDPM step, and its noise knob $\eta$ (eq. 16);
+# - see which timesteps DDIM visits ("leading", "trailing", "linspace" spacing);
+# - implement the deterministic step (exercise) and check a 20-step sampler of your own against the package;
+# - play with the number of steps and $\eta$ in a viewer, and measure the speed-up;
+# - see that with $\eta = 0$ the starting noise *determines* the image, at any step count, and
+#   walk smoothly between two images by interpolating their noises.
+
+# %%
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    if not os.path.isdir("diffusion-lab"):
+        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/diffusion-lab/diffusion-lab"],
+                       check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "diffusion-lab"], check=True)
+    os.chdir("diffusion-lab/notebooks")
+    sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+import diffusion_lab as dl
+from diffusion_lab import check, samplers
+from diffusion_lab.plots import show_images
+from diffusion_lab.widgets import sampler_controls, table_figure
+
+torch.manual_seed(0)
+device = dl.pick_device()
+model, sched, config = dl.load_pretrained("mnist_cfg", device=device)
+model.eval()
+classes = config["classes"]
+print(f"device: {device}; fast mode: {dl.fast_mode()}")
+
+# %% [markdown]
+# ## From DDPM to DDIM
+#
+# Chapter 05 wrote the DDPM step as: guess the clean image, then move to where $x_{t-1}$ would be if
+# that guess were right, plus noise. DDIM keeps the first half and rewrites the second. Given the
+# guess $\hat x_0$ and the noise estimate $\epsilon_\theta$, an image at any earlier time $s < t$
+# "should" look like the forward process applied to $\hat x_0$ with that very noise:
+# $\sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\epsilon_\theta$. DDIM's update (Song et al. 2021,
+# eq. 12, written in this course's $\bar\alpha$ notation, where the paper writes $\alpha$) is exactly
+# that, with an optional share $\sigma_t^2$ of the noise replaced by fresh noise:
+#
+# $$x_s = \sqrt{\bar\alpha_s}\,\underbrace{\frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)}
+#   {\sqrt{\bar\alpha_t}}}_{\text{predicted } x_0\ (\text{eq. 15 of DDPM})}
+#   + \underbrace{\sqrt{1-\bar\alpha_s-\sigma_t^2}\;\epsilon_\theta(x_t, t)}_{\text{direction pointing to } x_t}
+#   + \underbrace{\sigma_t\, z}_{\text{fresh noise}} \tag{12}$$
+#
+# Two things changed from DDPM:
+#
+# - **$s$ need not be $t-1$.** Nothing in eq. 12 assumes a small step, so we may jump from $t = 999$
+#   to $t = 949$ in one network call. The model was trained at every $t$, so it can be asked at any.
+# - **The noise is a knob.** Song et al. choose it with a parameter $\eta$ (eq. 16):
+#
+# $$\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\,\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}}
+#   \tag{16}$$
+#
+#   $\eta = 0$ adds no noise: the sampler is a **deterministic** function of the starting noise.
+#   $\eta = 1$ adds DDPM's posterior noise: with $s = t - 1$ it *is* the DDPM step.
+#
+# That last claim is easy to check numerically, with the package's `ddim_sigma` and `ddim_step`:
+
+# %%
+t = 600
+ab_t, ab_s = float(sched.alpha_bar[t]), float(sched.alpha_bar[t - 1])
+sigma = samplers.ddim_sigma(t, t - 1, sched, eta=1.0)
+assert abs(sigma**2 - float(sched.posterior_variance[t])) < 1e-12  # eq. 16 with eta=1 is beta_tilde_t
+
+g = torch.Generator().manual_seed(0)
+x_t, eps, z = (torch.randn(4, 1, 28, 28, generator=g) for _ in range(3))
+ddim_x, _ = samplers.ddim_step(x_t, eps, t, t - 1, sched, eta=1.0, noise=z)
+ddpm_x, _ = samplers.ddpm_step(x_t, eps, t, sched, variance="posterior", noise=z)
+assert torch.allclose(ddim_x, ddpm_x, atol=1e-5)  # one DDIM step with eta=1 == one DDPM step
+print(f"t={t}: sigma(eta=1)^2 = {sigma**2:.3e} = beta_tilde_t; DDIM(eta=1) step == DDPM step")
+
+# %% [markdown]
+# ## Which timesteps? The sub-grid
+#
+# With `steps` network calls we visit a decreasing list of timesteps out of $0, \dots, 999$.
+# `samplers.ddim_timesteps` builds it the way the diffusers library does, in three flavours:
+#
+# - **leading** (the DDIM paper, diffusers' default): $0, k, 2k, \dots$ with $k = T/\text{steps}$, reversed;
+# - **trailing**: counted down from $T-1$, so the first call is always at the noisiest step;
+# - **linspace**: evenly spaced from $T-1$ to $0$, rounded.
+
+# %%
+steps_demo = 10
+fig, ax = plt.subplots(figsize=(9, 2.4))
+for row, spacing in enumerate(["leading", "trailing", "linspace"]):
+    ts = samplers.ddim_timesteps(sched.T, steps_demo, spacing)
+    ax.scatter(ts, [row] * len(ts), s=30)
+    ax.text(1060, row, f"first t = {ts[0]}, last t = {ts[-1]}", va="center", fontsize=9)
+ax.set_yticks([0, 1, 2], ["leading", "trailing", "linspace"])
+ax.set_xlim(-20, 1400)
+ax.set_xticks(range(0, 1001, 100))
+ax.set_xlabel("timestep t")
+ax.invert_yaxis()
+ax.set_title(f"the {steps_demo} timesteps DDIM visits, out of T = {sched.T}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# All three agree on the spacing ($\approx 100$) and differ at the ends. "Leading" never visits
+# $t = 999$: it starts at $t = 900$, where $x_t$ would still hold a trace of the image
+# ($\sqrt{\bar\alpha_{900}} \approx 0.016$, against $0.006$ at $t = 999$), so pure noise is a slightly
+# wrong starting point. "Trailing" starts at 999 but ends at $t = 99$ ($\sqrt{\bar\alpha_{99}} \approx
+# 0.95$): its last call jumps from a lightly noised image straight to the clean one. The differences
+# shrink as the number of steps grows. We use the package's default, "leading", below; the exercises
+# at the end let you compare.
+#
+# ## Exercise: the deterministic DDIM step
+#
+# Write `my_ddim_step(x_t, eps, t, t_prev, schedule)` for $\eta = 0$: eq. 12 without the noise term.
+# `t_prev = -1` means "jump to the clean image"; there $\bar\alpha_{-1} = 1$ (no noise left).
+# Delete the solution and write your own; `check.solution("ddim_step")` prints the package's.
+
+# %%
+def my_ddim_step(x_t, eps, t, t_prev, schedule):
+    """Deterministic DDIM (eq. 12, eta = 0): x_{t_prev} = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps."""
+    # YOUR CODE HERE (solution shown)
+    ab_t = float(schedule.alpha_bar[t])
+    ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
+    x0_hat = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
+    return ab_prev**0.5 * x0_hat + (1 - ab_prev) ** 0.5 * eps
+
+
+assert check.ddim_step(my_ddim_step)
+pkg_x, _ = samplers.ddim_step(x_t, eps, 600, 550, sched, eta=0.0)
+assert torch.allclose(my_ddim_step(x_t, eps, 600, 550, sched), pkg_x, atol=1e-5)
+
+# %% [markdown]
+# ### Your sampler, in six lines
+#
+# Pure noise, then `my_ddim_step` along the sub-grid. With $\eta = 0$ nothing random happens after the
+# start, so if we draw $x_T$ the way `samplers.sample` does (from a generator seeded with `seed`), the
+# two must give the same images:
+
+# %%
+@torch.no_grad()
+def my_ddim_sample(model, schedule, labels, steps, seed=0):
+    x = torch.randn((len(labels), 1, 28, 28), generator=torch.Generator().manual_seed(seed)).to(device)
+    ts = samplers.ddim_timesteps(schedule.T, steps)
+    for t, t_prev in zip(ts, ts[1:] + [-1]):
+        eps = model(x, torch.full((len(labels),), t, device=device), labels.to(device))
+        x = my_ddim_step(x, eps, t, t_prev, schedule)
+    return x
+
+
+labels = torch.arange(10)
+mine = my_ddim_sample(model, sched, labels, steps=20)
+theirs = samplers.sample(model, sched, y=labels, sampler="ddim", steps=20, eta=0.0, clip_x0=False, seed=0,
+                         progress=False)
+assert torch.allclose(mine, theirs, atol=1e-4)
+show_images(mine, nrow=10, title="your DDIM sampler: 20 steps, eta = 0 (one image per class)")
+plt.show()
+
+# %% [markdown]
+# Twenty network calls instead of a thousand, and the digits are as good as chapter 05's.
+#
+# ## Play: steps and $\eta$
+#
+# Below, the same labels and the same seed for every setting, precomputed over a grid of step counts
+# and $\eta$, so the sliders only pick a result. The static table shows the first images of each
+# setting; the viewer shows them all.
+
+# %%
+steps_grid = [5, 10, 20, 50]
+eta_grid = [0.0, 0.5, 1.0]
+n = dl.pick(16, 4, gpu=32)
+grid_labels = torch.arange(n) % 10
+results, seconds = {}, {}
+for s in steps_grid:
+    for e in eta_grid:
+        start = time.perf_counter()
+        results[(s, e)] = samplers.sample(model, sched, y=grid_labels, steps=s, eta=e, seed=0,
+                                          progress=False).cpu()
+        seconds[(s, e)] = time.perf_counter() - start
+captions = {k: f"{v:.1f} s for {n} images" for k, v in seconds.items()}
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+steps_slider, eta_slider = sampler_controls(results, steps_grid, eta_grid, nrow=8, static_per_cell=4,
+                                            captions=captions, title="DDIM: rows = steps, columns = eta")
+
+# %% [markdown]
+# - Down the $\eta = 0$ column the images *stay the same digits*: more steps only refine the strokes.
+# - With $\eta > 0$ fresh noise enters at every step, so the image no longer depends on $x_T$ alone:
+#   the same start ends as a differently shaped digit, and it changes again with the step count
+#   (each count draws different noise). The larger $\eta$, the more it wanders.
+# - Even 5 steps give recognisable digits on this easy dataset; strokes get cleaner up to 20-50.
+#
+# ## Speed against steps
+#
+# Each step is one network call on the whole batch, so the time grows linearly with the number of
+# steps. Measured here (one image per class, $\eta = 0$); the dashed line extends the fit to DDPM's 1000.
+
+# %%
+speed_steps = dl.pick([5, 10, 20, 50, 100, 200], [5, 10, 20, 50])
+speed_images, speed_seconds = {}, []
+for s in speed_steps:
+    start = time.perf_counter()
+    speed_images[s] = samplers.sample(model, sched, y=labels, steps=s, seed=0, progress=False).cpu()
+    speed_seconds.append(time.perf_counter() - start)
+
+slope, intercept = torch.linalg.lstsq(
+    torch.tensor([[s, 1.0] for s in speed_steps]), torch.tensor(speed_seconds)[:, None]
+).solution.flatten().tolist()
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(speed_steps, speed_seconds, "o", label="measured")
+ax.plot([0, 1000], [intercept, intercept + 1000 * slope], "--", color="gray", label="linear fit")
+ax.set_xlabel("steps (network calls)")
+ax.set_ylabel("seconds for 10 images")
+ax.set_title(f"{1000 * slope:.1f} ms per step on {device.type}: 1000 steps would take "
+             f"{intercept + 1000 * slope:.0f} s", fontsize=10)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Same noise, same image
+#
+# With $\eta = 0$ the sampler is a fixed map from the starting noise $x_T$ to an image. Different step
+# counts approximate the same map more or less finely, so they land on (nearly) the same image:
+
+# %%
+table_figure({(s, 0): speed_images[s] for s in speed_steps}, speed_steps, [0], "steps", "", per_cell=10,
+             cell_size=0.6, title="eta = 0, the same x_T in every row (one image per class)")
+plt.show()
+
+reference = speed_images[speed_steps[-1]]
+distance = [(speed_images[s] - reference).abs().mean().item() for s in speed_steps]
+print("mean |pixel difference| from the", speed_steps[-1], "step images:",
+      ", ".join(f"{s} steps: {d:.3f}" for s, d in zip(speed_steps, distance)))
+
+# %% [markdown]
+# The differences shrink as the step count grows: the coarse runs are approximations of the same
+# trajectory. This is what makes DDIM useful for editing: the noise $x_T$ acts like a *code* for the
+# image (and DDIM can even be run backwards to find the code of a real image, "DDIM inversion").
+#
+# ## Walking between two images
+#
+# If the noise is a code, nearby codes should give similar images. Take two noises $z_0, z_1$ and
+# a class, and decode points between them. The obvious path, the straight line
+# $(1-\lambda) z_0 + \lambda z_1$, has a flaw: halfway, its length is only about $0.71$ of a typical
+# noise vector's (two independent Gaussians partly cancel), so the sampler starts from a "quieter"
+# $x_T$ than any it was built for. Spherical interpolation (slerp), which the DDIM paper uses for this
+# experiment, walks along the arc instead and keeps the length:
+#
+# $$\text{slerp}(z_0, z_1; \lambda) = \frac{\sin((1-\lambda)\theta)}{\sin\theta}\,z_0
+#   + \frac{\sin(\lambda\theta)}{\sin\theta}\,z_1, \qquad \cos\theta = \frac{\langle z_0, z_1\rangle}
+#   {\lVert z_0\rVert\,\lVert z_1\rVert}$$
+
+# %%
+def slerp(z0, z1, lam):
+    """Spherical interpolation between two noise tensors (lam in [0, 1])."""
+    cos = (z0 * z1).sum() / (z0.norm() * z1.norm())
+    theta = torch.arccos(cos.clamp(-1, 1))
+    return (torch.sin((1 - lam) * theta) * z0 + torch.sin(lam * theta) * z1) / torch.sin(theta)
+
+
+g = torch.Generator().manual_seed(3)
+z0, z1 = torch.randn(1, 1, 28, 28, generator=g), torch.randn(1, 1, 28, 28, generator=g)
+lams = torch.linspace(0, 1, dl.pick(9, 5))
+paths = {"slerp": torch.cat([slerp(z0, z1, lam) for lam in lams]),
+         "straight line": torch.cat([(1 - lam) * z0 + lam * z1 for lam in lams])}
+
+fig, ax = plt.subplots(figsize=(5, 2.6))
+for name, x in paths.items():
+    ax.plot(lams, x.flatten(1).norm(dim=1) / z0.norm(), "o-", label=name)
+ax.set_xlabel("$\\lambda$")
+ax.set_ylabel("length / length of $z_0$")
+ax.set_title("how loud is the interpolated noise?", fontsize=10)
+ax.legend()
+plt.show()
+
+# %%
+digit = 2
+walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, steps=dl.pick(50, 20),
+                                   seed=0, progress=False)
+        for name, x in paths.items()}
+table_figure(walk, list(paths), [0], "path", "", per_cell=len(lams), cell_size=0.8,
+             title=f"class {classes[digit]}: decoding noises between z0 (left) and z1 (right)")
+plt.show()
+mid = len(lams) // 2
+print(f"halfway images, mean |pixel difference| between the two paths: "
+      f"{(walk[('slerp', 0)][mid] - walk[('straight line', 0)][mid]).abs().mean().item():.3f}")
+
+# %% [markdown]
+# Along the arc every image is a digit of the class, morphing from one to the other with all the
+# quirks of real handwriting on the way. Along the straight line the middle images are *simpler*:
+# clean, generic twos with the personality of neither end. A quieter $x_T$ acts like a lower sampling
+# temperature, pulling the sample toward the most typical digit (on large image models the same
+# effect shows as flat, washed-out images). To explore what lies *between* two samples, stay on the
+# sphere: slerp.
+
+# %% [markdown]
+# ## What to try next
+#
+# - In the "steps and $\eta$" grid, add `spacing="trailing"` to the `samplers.sample` call and rerun:
+#   which spacing is better at 5 steps?
+# - Sample with `steps=1`: one jump from pure noise to $\hat x_0$. What does the model's single guess
+#   look like, and why is it blurry?
+# - Change `digit`, or the seed of the two noises, in the last section. Try `lams` beyond $[0, 1]$.
+# - DDIM runs backwards too: starting from a real digit, apply `my_ddim_step` with `t_prev > t`
+#   (swap the roles) up to $t = 999$, then sample from the result. How close do you get back?
