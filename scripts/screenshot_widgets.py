@@ -52,10 +52,10 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for name in a.notebooks:
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/{name}.ipynb")
-                page.wait_for_selector(".jp-Notebook", timeout=60_000)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/{name}.ipynb?reset")  # no restored tabs
+                page.wait_for_selector(".jp-Notebook:visible", timeout=60_000)
                 time.sleep(3)
                 page.click("text=Run", timeout=10_000)
                 page.click("text=Run All Cells", timeout=10_000)
@@ -88,6 +88,7 @@ def main() -> None:
                         d.select_option(index=min(3, len(values) - 1))
                         time.sleep(2)
                         page.screenshot(path=str(out / f"{name}_dropdown{i}.png"))
+                page.close()
             browser.close()
     finally:
         lab.terminate()
