@@ -17,7 +17,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -157,6 +156,3 @@ def load_train_state(path) -> dict:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{train_path} is damaged: {err}") from err
 
-
-def device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device

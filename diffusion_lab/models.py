@@ -19,12 +19,5 @@ def build_model(name: str, **kwargs) -> nn.Module:
     return model
 
 
-def model_name(model: nn.Module) -> str:
-    for name, cls in MODELS.items():
-        if type(model) is cls:
-            return name
-    raise ValueError(f"{type(model).__name__} is not one of the course models ({', '.join(MODELS)}).")
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
