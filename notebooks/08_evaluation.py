@@ -191,9 +191,9 @@ rows = load_rows("guidance")
 if rows:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot([r["within_class_spread"] for r in rows], [r["class_accuracy"] for r in rows], "o-")
-    for r in rows:
+    for i, r in enumerate(rows):  # labels alternate above and below: the high-s points sit close together
         ax.annotate(f"s={r['guidance']:g}", (r["within_class_spread"], r["class_accuracy"]),
-                    textcoords="offset points", xytext=(5, -10))
+                    textcoords="offset points", xytext=(0, 8 if i % 2 else -16), ha="center")
     ax.axvline(real_spread, ls="--", c="gray", label="real digits' spread")
     ax.set_xlabel("within-class spread (diversity →)")
     ax.set_ylabel("class accuracy (adherence ↑)")
