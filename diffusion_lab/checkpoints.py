@@ -39,13 +39,15 @@ def checkpoint_paths(path) -> tuple[Path, Path]:
     return path.with_suffix(".safetensors"), path.with_suffix(".json")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path) on a temporary file beside `path`, then rename it into place: an
+    interrupted write never leaves a half-written file at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -64,13 +66,13 @@ def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | No
         if key not in config:
             raise ValueError(f"checkpoint config needs a {key!r} entry.")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     if train_state is not None:
         train_path = weights.with_suffix(".train.safetensors")
         flat = {k: v.detach().cpu().contiguous() for k, v in train_state.items()}
-        _atomic_write(train_path, lambda tmp: save_file(flat, tmp))
+        atomic_write(train_path, lambda tmp: save_file(flat, tmp))
     full = {"format": FORMAT, **config, "weights_sha256": _sha256(weights)}
-    _atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2) + "\n"))
+    atomic_write(cfg_path, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2) + "\n"))
     return weights
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, atomic_write
 from .data import DATASETS, DataNotFoundError, download_data, to_uint8
 from .schedules import SCHEDULES
 
@@ -146,23 +144,22 @@ def cmd_sample(a) -> None:
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
                y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed,
                clip_x0=a.clip)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix)
-    os.close(fd)
-    try:
-        if out.suffix == ".npz":
-            lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
-            np.savez_compressed(tmp, images=to_uint8(x), labels=lab)
-        else:
-            import matplotlib.pyplot as plt
+    if out.suffix == ".npz":
+        lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
 
-            nrow = a.per_class if a.per_class else int(np.ceil(np.sqrt(num)))
-            grid = image_grid(x, nrow=nrow).numpy()
-            plt.imsave(tmp, grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        def write(tmp):
+            with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a path
+                np.savez_compressed(f, images=to_uint8(x), labels=lab)
+    else:
+        import matplotlib.pyplot as plt
+
+        nrow = a.per_class if a.per_class else int(np.ceil(np.sqrt(num)))
+        grid = image_grid(x, nrow=nrow).numpy()
+
+        def write(tmp):
+            plt.imsave(tmp, grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
+                       format="png")
+    atomic_write(out, write)
     print(f"wrote {num} images to {out}")
 
 

@@ -69,10 +69,15 @@ def ddim_sigma(t: int, t_prev: int, schedule: Schedule, eta: float) -> float:
     return float(eta * ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)).sqrt())
 
 
-def ddim_step(x_t, eps, t: int, t_prev: int, schedule: Schedule, eta=0.0, clip_x0=False, noise=None):
-    """One DDIM step x_t -> x_{t_prev} (eq. 12). Returns (x_{t_prev}, x0_hat)."""
+def check_eta(eta: float) -> float:
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like); got {eta}.")
+    return eta
+
+
+def ddim_step(x_t, eps, t: int, t_prev: int, schedule: Schedule, eta=0.0, clip_x0=False, noise=None):
+    """One DDIM step x_t -> x_{t_prev} (eq. 12). Returns (x_{t_prev}, x0_hat)."""
+    check_eta(eta)
     x0 = predict_x0(x_t, eps, t, schedule)
     if clip_x0:
         x0 = x0.clamp(-1, 1)
@@ -120,8 +125,7 @@ def sample(
     """
     device = next(model.parameters()).device
     guidance = check_guidance(guidance)
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM-like); got {eta}.")
+    check_eta(eta)  # before the loop, not at its first step
     if y is not None:
         y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
         num = len(y) if num is None else num

@@ -10,8 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
+from diffusion_lab.checkpoints import atomic_write
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.pretrained import load_pretrained
 
@@ -51,10 +50,6 @@ PARTS = {
 }
 
 if __name__ == "__main__":
-    torch.set_num_threads(int(torch.get_num_threads()))
-    RESULTS.mkdir(parents=True, exist_ok=True)
     for part in sys.argv[1:] or PARTS:
-        rows = PARTS[part]()
-        tmp = RESULTS / f".{part}.json.tmp"
-        tmp.write_text(json.dumps(rows, indent=1) + "\n")
-        tmp.replace(RESULTS / f"{part}.json")
+        text = json.dumps(PARTS[part](), indent=1) + "\n"
+        atomic_write(RESULTS / f"{part}.json", lambda tmp, text=text: Path(tmp).write_text(text))
