@@ -37,7 +37,7 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
 
 
 def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0,
-                   guidance=None, seed=0, batch=250, progress=False) -> dict:
+                   guidance=None, clip_x0=False, seed=0, batch=250, progress=False) -> dict:
     """Sample `num` images (class-balanced when the model is conditional) and measure them."""
     clf, info, test_feats, test_labels = load_classifier(dataset)
     labels = None
@@ -50,13 +50,15 @@ def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", s
         y = labels[i : i + batch] if labels is not None else None
         n = min(batch, num - i)
         chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, y=y,
-                             guidance=guidance if y is not None else None, seed=seed + i, progress=progress).cpu())
+                             guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
+                             progress=progress).cpu())
     seconds = time.perf_counter() - t0
     images = torch.cat(chunks)
     feats, preds, _ = features_and_predictions(clf, images)
     result = {
         "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps, "eta": eta,
-        "guidance": guidance, "fd": round(frechet_distance(feats, reference), 3), "fd_real_floor": round(floor, 3),
+        "guidance": guidance, "clip_x0": clip_x0,
+        "fd": round(frechet_distance(feats, reference), 3), "fd_real_floor": round(floor, 3),
         "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),
         "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
     }

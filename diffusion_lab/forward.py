@@ -3,6 +3,8 @@
 One step, DDPM eq. 2:     q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)
 Closed-form jump, eq. 4:  q(x_t | x_0)     = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
 Its inverse (used by every sampler, eq. 15):  x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
+The "velocity" v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho 2022, sec. 4), an
+alternative training target; eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v turns it back.
 """
 
 from __future__ import annotations
@@ -36,9 +38,30 @@ def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, t, schedule: Schedule) -> t
     return (x_t - sigma * eps) / signal
 
 
+def eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+    """The noise that eq. 4 implies for a given x_0: eps = (x_t - sqrt(ab_t) x_0) / sqrt(1 - ab_t)."""
+    signal = schedule.at(schedule.sqrt_alpha_bar, t, x_t)
+    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x_t)
+    return (x_t - signal * x0) / sigma
+
+
 def posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):
     """Mean and variance of q(x_{t-1} | x_t, x_0) (eq. 6-7)."""
     mean = schedule.at(schedule.posterior_mean_coef_x0, t, x_t) * x0 + schedule.at(
         schedule.posterior_mean_coef_xt, t, x_t
     ) * x_t
     return mean, schedule.at(schedule.posterior_variance, t, x_t)
+
+
+def v_target(x0: torch.Tensor, eps: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+    """The v-prediction target: v = sqrt(ab_t) eps - sqrt(1 - ab_t) x_0 (Salimans & Ho 2022)."""
+    signal = schedule.at(schedule.sqrt_alpha_bar, t, x0)
+    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x0)
+    return signal * eps - sigma * x0
+
+
+def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
+    """Noise from a v prediction: eps = sqrt(1 - ab_t) x_t + sqrt(ab_t) v (because ab_t + (1 - ab_t) = 1)."""
+    signal = schedule.at(schedule.sqrt_alpha_bar, t, x_t)
+    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x_t)
+    return sigma * x_t + signal * v

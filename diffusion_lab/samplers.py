@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .forward import posterior, predict_x0
+from .forward import eps_from_x0, posterior, predict_x0
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
 
@@ -80,7 +80,11 @@ def ddim_step(x_t, eps, t: int, t_prev: int, schedule: Schedule, eta=0.0, clip_x
     check_eta(eta)
     x0 = predict_x0(x_t, eps, t, schedule)
     if clip_x0:
+        # Clip the prediction, then step with the noise the clipped x_0 implies (diffusers'
+        # use_clipped_model_output): eq. 12 needs one consistent (x_0, eps) pair. Keeping the raw eps
+        # beside a clipped x_0 pushes x_prev off the data at large t and saturates guided samples.
         x0 = x0.clamp(-1, 1)
+        eps = eps_from_x0(x_t, x0, t, schedule)
     ab_s = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     sigma = ddim_sigma(t, t_prev, schedule, eta)
     x_prev = ab_s**0.5 * x0 + max(1 - ab_s - sigma**2, 0.0) ** 0.5 * eps
@@ -118,9 +122,9 @@ def sample(
     sampler="ddpm" walks all T steps; sampler="ddim" walks `steps` of them (default 50).
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
     guidance: classifier-free guidance scale s (None = no guidance).
-    clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample). Off by
-        default: with guidance, DDIM clips x_0 but keeps the unclipped eps, and at large t that
-        mismatch saturates the image (chapter 05 shows both).
+    clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
+        steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
+        unaltered; short-trained models need it (their unclipped x_0 at large t is far out of range).
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
     """
     device = next(model.parameters()).device

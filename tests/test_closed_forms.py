@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from diffusion_lab import make_schedule, posterior, q_sample, q_step
+from diffusion_lab.forward import eps_from_v, eps_from_x0, v_target
 from diffusion_lab.samplers import ddim_sigma
 from diffusion_lab.schedules import SCHEDULES, schedule_from_betas
 
@@ -98,3 +99,28 @@ def test_ddim_eta1_has_the_ddpm_posterior_variance_on_its_grid():
 def test_schedule_from_betas_rejects_bad_betas():
     with pytest.raises(ValueError, match=r"in \(0, 1\)"):
         schedule_from_betas(torch.tensor([0.1, 1.0]))
+
+
+def test_v_target_and_its_inverse():
+    """v = sqrt(ab) eps - sqrt(1-ab) x0 (Salimans & Ho 2022); eps = sqrt(1-ab) x_t + sqrt(ab) v recovers eps,
+    and x_0 = sqrt(ab) x_t - sqrt(1-ab) v recovers x_0 (both because ab + (1 - ab) = 1)."""
+    s = make_schedule("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 1, 5, 5, generator=g, dtype=torch.float64), torch.randn(4, 1, 5, 5, generator=g,
+                                                                                      dtype=torch.float64)
+    t = torch.tensor([0, 10, 500, 999])
+    x_t, v = q_sample(x0, t, s, eps), v_target(x0, eps, t, s)
+    ab = s.alpha_bar[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(v, ab.sqrt() * eps - (1 - ab).sqrt() * x0)
+    torch.testing.assert_close(eps_from_v(x_t, v, t, s), eps)
+    torch.testing.assert_close(ab.sqrt() * x_t - (1 - ab).sqrt() * v, x0)
+    assert not torch.allclose(eps_from_v(x_t, v + 0.1, t, s), eps), "a wrong v must give a wrong eps"
+
+
+def test_eps_from_x0_inverts_eq_4():
+    s = make_schedule("linear", 1000)
+    g = torch.Generator().manual_seed(3)
+    x0, eps = torch.randn(3, 1, 4, 4, generator=g, dtype=torch.float64), torch.randn(3, 1, 4, 4, generator=g,
+                                                                                      dtype=torch.float64)
+    t = torch.tensor([0, 400, 999])
+    torch.testing.assert_close(eps_from_x0(q_sample(x0, t, s, eps), x0, t, s), eps)

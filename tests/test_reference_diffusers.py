@@ -104,3 +104,28 @@ def test_ddim_chain_matches_diffusers(eta, spacing, steps, dtype):
     diff = (ours - theirs).abs().max().item()
     assert torch.isfinite(ours).all()
     assert diff < TOL[dtype], f"{steps}-step DDIM chain differs from diffusers by {diff:.2e}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("eta", [0.0, 1.0])
+@pytest.mark.parametrize("steps", [10, 50])
+def test_ddim_with_clipping_matches_diffusers_clipped_model_output(eta, steps, dtype):
+    """clip_x0=True: clip x_0, then step with the eps it implies (diffusers' use_clipped_model_output)."""
+    ref = diffusers.DDIMScheduler(num_train_timesteps=T, beta_schedule="linear", clip_sample=True)
+    ref.set_timesteps(steps)
+    ts = ddim_timesteps(T, steps, "leading")
+    if dtype == torch.float64:
+        _in_dtype(ref, dtype)
+    sched = make_schedule("linear", T)
+    g = torch.Generator().manual_seed(1)
+    x_T = 3 * torch.randn(SHAPE, generator=g, dtype=dtype)  # wide, so that x_0 predictions get clipped
+    ours, theirs, unclipped = x_T.clone(), x_T.clone(), x_T.clone()
+    for t, t_prev in zip(ts, ts[1:] + [-1]):
+        noise = torch.randn(SHAPE, generator=g, dtype=dtype)
+        ours, _ = ddim_step(ours, toy_eps(ours, t), t, t_prev, sched, eta, clip_x0=True, noise=noise)
+        unclipped, _ = ddim_step(unclipped, toy_eps(unclipped, t), t, t_prev, sched, eta, noise=noise)
+        theirs = ref.step(toy_eps(theirs, t), t, theirs, eta=eta, use_clipped_model_output=True,
+                          variance_noise=noise).prev_sample
+    diff = (ours - theirs).abs().max().item()
+    assert (ours - unclipped).abs().max() > 0.1, "the test must exercise clipping"
+    assert diff < TOL[dtype], f"{steps}-step clipped DDIM chain differs from diffusers by {diff:.2e}"
