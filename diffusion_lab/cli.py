@@ -18,6 +18,7 @@ import torch
 from .checkpoints import CheckpointError, atomic_write
 from .data import DATASETS, DataNotFoundError, download_data, to_uint8
 from .schedules import SCHEDULES
+from .training import MINIMAL_WIDTH, UNET_WIDTH, TrainConfig
 
 
 def _labels(text: str) -> list[int]:
@@ -36,21 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     t.add_argument("--model", default="unet", choices=["unet", "minimal"])
     t.add_argument("--conditional", action="store_true", help="class-conditional, for CFG")
-    t.add_argument("--p-uncond", type=float, default=0.1, help="label dropout probability")
+    # Defaults (None here) come from TrainConfig, the one place the recipe lives; --help shows them.
+    t.add_argument("--p-uncond", type=float, help="label dropout probability (default 0.1)")
     t.add_argument("--steps", type=int, help="optimizer steps (default 1000 unless --minutes)")
     t.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever first")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--base-channels", type=int, default=None, help="default 32 (unet), 64 (minimal)")
-    t.add_argument("--channel-mults", default="1,2,2", help="unet only, e.g. 1,2,2")
-    t.add_argument("--no-attention", action="store_true", help="unet only")
-    t.add_argument("--time-embedding", default="every", choices=["every", "middle"],
+    t.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size}")
+    t.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
+    t.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {TrainConfig.warmup})")
+    t.add_argument("--base-channels", type=int, help=f"default {UNET_WIDTH} (unet), {MINIMAL_WIDTH} (minimal)")
+    t.add_argument("--channel-mults", help=f"unet only (default {','.join(map(str, TrainConfig.channel_mults))})")
+    t.add_argument("--num-res-blocks", type=int, help=f"unet only (default {TrainConfig.num_res_blocks})")
+    t.add_argument("--attention", action=argparse.BooleanOptionalAction,
+                   help=f"unet only: self-attention at the lowest resolution (default {TrainConfig.attention})")
+    t.add_argument("--time-embedding", choices=["every", "middle"],
                    help="unet only: t and y enter every residual block (default) or only the middle")
-    t.add_argument("--schedule", default="linear", choices=SCHEDULES)
-    t.add_argument("-T", "--timesteps", type=int, default=1000)
-    t.add_argument("--ema-decay", type=float, default=0.999)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--no-amp", action="store_true", help="train in float32 (no bf16 autocast)")
+    t.add_argument("--schedule", choices=SCHEDULES, help=f"default {TrainConfig.schedule}")
+    t.add_argument("-T", "--timesteps", type=int, help=f"default {TrainConfig.T}")
+    t.add_argument("--prediction", choices=["eps", "v"], help=f"training target (default {TrainConfig.prediction})")
+    t.add_argument("--loss-weighting", choices=["simple", "min_snr"], help=f"default {TrainConfig.loss_weighting}")
+    t.add_argument("--ema-decay", type=float, help=f"default {TrainConfig.ema_decay}")
+    t.add_argument("--seed", type=int, help="default 0")
+    t.add_argument("--no-amp", action="store_true",
+                   help="float32 only (default: bf16 autocast on GPUs and on CPUs with native bf16)")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--threads", type=int, help="torch CPU threads")
     t.add_argument("--device", help="cpu, cuda or mps (default: best available)")
@@ -79,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=20)
     e.add_argument("--eta", type=float, default=0.0)
     e.add_argument("--guidance", type=float, help="classifier-free guidance scale (conditional models)")
+    e.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
     e.add_argument("--num", type=int, default=1000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", help="cpu, cuda or mps")
@@ -92,18 +101,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(a) -> None:
-    from .training import TrainConfig, train
+    from .training import train
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    base = a.base_channels or (64 if a.model == "minimal" else 32)
+    given = {
+        "p_uncond": a.p_uncond, "batch_size": a.batch_size, "lr": a.lr, "warmup": a.warmup,
+        "base_channels": a.base_channels, "num_res_blocks": a.num_res_blocks, "attention": a.attention,
+        "time_embedding": a.time_embedding, "schedule": a.schedule, "T": a.timesteps, "prediction": a.prediction,
+        "loss_weighting": a.loss_weighting, "ema_decay": a.ema_decay, "seed": a.seed,
+        "checkpoint_every": a.checkpoint_every,
+        "channel_mults": tuple(int(v) for v in a.channel_mults.split(",")) if a.channel_mults else None,
+    }
     cfg = TrainConfig(
-        dataset=a.dataset, model=a.model, base_channels=base,
-        channel_mults=tuple(int(v) for v in a.channel_mults.split(",")),
-        attention=not a.no_attention, time_embedding=a.time_embedding, conditional=a.conditional, p_uncond=a.p_uncond,
-        schedule=a.schedule, T=a.timesteps, batch_size=a.batch_size, lr=a.lr,
+        dataset=a.dataset, model=a.model, conditional=a.conditional, amp=not a.no_amp,
         steps=a.steps if (a.steps or a.minutes) else 1000, minutes=a.minutes,
-        ema_decay=a.ema_decay, seed=a.seed, amp=not a.no_amp, checkpoint_every=a.checkpoint_every,
+        **{k: v for k, v in given.items() if v is not None},
     )
     r = train(cfg, out=a.out, resume=a.resume, device=a.device)
     tail = r.losses[-100:]
@@ -170,7 +183,7 @@ def cmd_evaluate(a) -> None:
 
     model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
     result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
-                            eta=a.eta, guidance=a.guidance, seed=a.seed, progress=True)
+                            eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed, progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

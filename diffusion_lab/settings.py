@@ -43,13 +43,24 @@ def pick_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bfloat16 autocast where it is safe and faster: CPU and CUDA with bf16; never on MPS.
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU computes in bfloat16 natively (AVX512-BF16 or AMX, on recent x86 servers).
 
-    bf16 keeps float32's exponent range, so no loss scaling is needed (unlike float16).
+    Elsewhere (AVX2-only x86, most laptops) torch emulates bf16: measured on a 2-core AVX2 EPYC, a
+    U-Net training step ran ~10x *slower* under bf16 autocast than in float32. (Private torch
+    helpers, hence the getattr: if they ever disappear we fall back to float32, the safe choice.)
+    """
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 autocast where it is safe and faster: CUDA with bf16, and CPUs with native bf16.
+
+    bf16 keeps float32's exponent range, so no loss scaling is needed (unlike float16). Never on MPS.
     """
     if device.type == "cpu":
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_has_native_bf16() else None
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoints import (
@@ -30,17 +29,20 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .data import ImageData, load_data
-from .forward import q_sample
-from .models import build_model
+from .forward import q_sample, v_target
+from .models import EpsFromV, build_model
 from .schedules import make_schedule
 from .settings import autocast_dtype, pick_device
+
+UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
+MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
 
 
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
     model: str = "unet"  # "unet" (default) or "minimal" (the paper's)
-    base_channels: int = 32
+    base_channels: int | None = None  # None: MINIMAL_WIDTH for "minimal", UNET_WIDTH for "unet"
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     attention: bool = True
@@ -49,6 +51,8 @@ class TrainConfig:
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     schedule: str = "linear"
     T: int = 1000
+    prediction: str = "eps"  # "eps" (DDPM) or "v" (Salimans & Ho 2022)
+    loss_weighting: str = "min_snr"  # or "simple" (eq. 14, every t alike); min_snr: Hang et al. 2023, gamma 5
     batch_size: int = 64
     lr: float = 1e-3
     warmup: int = 100
@@ -57,7 +61,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     seed: int = 0
-    amp: bool = True  # bf16 autocast on CPU / CUDA (never on MPS)
+    amp: bool = True  # bf16 autocast where native: CUDA and CPUs with AVX512-BF16/AMX (settings.autocast_dtype)
     checkpoint_every: int = 500
     data_limit: int | None = None
 
@@ -65,7 +69,7 @@ class TrainConfig:
         kw = {
             "image_size": info.size,
             "in_channels": info.channels,
-            "base_channels": self.base_channels,
+            "base_channels": self.base_channels or (MINIMAL_WIDTH if self.model == "minimal" else UNET_WIDTH),
             "num_classes": info.num_classes if self.conditional else None,
         }
         if self.model == "unet":
@@ -86,6 +90,10 @@ class TrainConfig:
             raise ValueError(f"minutes must be > 0, got {self.minutes}.")
         if not 0.0 <= self.p_uncond < 1.0:
             raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}.")
+        if self.prediction not in ("eps", "v"):
+            raise ValueError(f"prediction must be 'eps' or 'v', got {self.prediction!r}.")
+        if self.loss_weighting not in ("simple", "min_snr"):
+            raise ValueError(f"loss_weighting must be 'simple' or 'min_snr', got {self.loss_weighting!r}.")
 
 
 @dataclass
@@ -114,6 +122,16 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         e.copy_(b)
 
 
+def loss_weight(t: torch.Tensor, schedule, cfg: TrainConfig, gamma: float = 5.0) -> torch.Tensor:
+    """Per-image weight of the squared error. "simple": 1 (eq. 14). "min_snr": min(SNR_t, gamma) / SNR_t
+    for an eps target, min(SNR_t, gamma) / (SNR_t + 1) for v (Hang et al. 2023, eq. 9-10): the
+    nearly clean t, whose huge SNR would dominate an x_0 loss, count no more than SNR = gamma."""
+    if cfg.loss_weighting == "simple":
+        return torch.ones(len(t), device=t.device)
+    snr = schedule.snr.to(t.device)[t].float()
+    return snr.clamp(max=gamma) / (snr if cfg.prediction == "eps" else snr + 1)
+
+
 def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float) -> dict:
     return {
         "model": model.build_config,
@@ -123,6 +141,7 @@ def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seco
         "classes": list(data.info.class_names) if cfg.conditional else None,
         "training": {
             **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset",)},
+            "base_channels": model.build_config["kwargs"]["base_channels"],  # the width used, not None
             "steps_done": step,
             "seconds": round(seconds, 1),
             "data_source": data.source,
@@ -196,7 +215,9 @@ def train(
         x_t = q_sample(x0, t, schedule, noise)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             pred = model(x_t, t, y)
-        loss = F.mse_loss(pred.float(), noise)  # eq. 14 (the "simple" loss), in float32
+        target = noise if cfg.prediction == "eps" else v_target(x0, noise, t, schedule)
+        per_image = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))  # eq. 14, in float32
+        loss = (loss_weight(t, schedule, cfg) * per_image).mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower --lr.")
         opt.zero_grad(set_to_none=True)
@@ -219,6 +240,8 @@ def train(
     ckpt = None
     if out is not None:
         ckpt = _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds)
+    if cfg.prediction == "v":  # answer with eps, as the samplers expect (models.EpsFromV)
+        ema, model = EpsFromV(ema, schedule), EpsFromV(model, schedule)
     return TrainResult(
         model=ema.eval(),
         raw_model=model,

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from diffusion_lab.models import build_model, count_parameters
+from diffusion_lab.training import MINIMAL_WIDTH, UNET_WIDTH, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CK, RESULTS = ROOT / "data" / "checkpoints", ROOT / "data" / "results"
@@ -24,13 +25,35 @@ PURPOSE = {
 }
 
 
+FLAGS = {  # TrainConfig field -> command-line flag
+    "p_uncond": "--p-uncond", "batch_size": "--batch-size", "lr": "--lr", "warmup": "--warmup",
+    "base_channels": "--base-channels", "num_res_blocks": "--num-res-blocks", "time_embedding": "--time-embedding",
+    "schedule": "--schedule", "T": "-T", "prediction": "--prediction", "loss_weighting": "--loss-weighting",
+    "ema_decay": "--ema-decay",
+}
+
+
 def command(cfg: dict, name: str) -> str:
-    t = cfg["training"]
+    """The command that trains this checkpoint again: every setting that differs from today's defaults."""
+    t, defaults = cfg["training"], TrainConfig(model=cfg["training"]["model"])
+    kwargs = cfg["model"]["kwargs"]
     parts = [f"python -m diffusion_lab train --dataset {cfg['dataset']} --model {t['model']}"]
     if t["conditional"]:
         parts.append("--conditional")
-    if t["model"] == "unet" and t.get("time_embedding", "every") != "every":
-        parts.append(f"--time-embedding {t['time_embedding']}")
+    for field, flag in FLAGS.items():
+        value = kwargs.get(field) if field == "base_channels" else t.get(field, BEFORE_THE_OPTION.get(field))
+        default = getattr(defaults, field)
+        if field == "base_channels":
+            default = MINIMAL_WIDTH if t["model"] == "minimal" else UNET_WIDTH
+        if value is not None and value != default and (t["model"] == "unet" or field not in UNET_ONLY):
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    if t["model"] == "unet":
+        if tuple(t["channel_mults"]) != defaults.channel_mults:
+            parts.append("--channel-mults " + ",".join(map(str, t["channel_mults"])))
+        if t["attention"] != defaults.attention:
+            parts.append("--attention" if t["attention"] else "--no-attention")
+    if not t.get("amp", True):
+        parts.append("--no-amp")
     if t["steps"]:
         parts.append(f"--steps {t['steps']}")
     if t["minutes"]:
@@ -39,10 +62,14 @@ def command(cfg: dict, name: str) -> str:
     return " ".join(parts)
 
 
+UNET_ONLY = {"num_res_blocks", "time_embedding"}
+BEFORE_THE_OPTION = {"loss_weighting": "simple", "prediction": "eps"}  # what configs without the key trained with
+
+
 def results_for(name: str) -> list[dict]:
     rows = []
     for path in sorted(RESULTS.glob("*.json")):
-        rows += [r for r in json.loads(path.read_text()) if r["checkpoint"] == name]
+        rows += [r for r in json.loads(path.read_text()) if r.get("checkpoint") == name]
     return rows
 
 

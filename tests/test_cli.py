@@ -43,3 +43,17 @@ def test_bad_requests_exit_2(checkpoint, tmp_path, capsys):
     assert "no checkpoint config" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(checkpoint), "--labels", "3,12", "--out", str(tmp_path / "b.npz")]) == 2
     assert "outside the classes" in capsys.readouterr().err
+
+
+def test_train_takes_its_defaults_from_trainconfig(checkpoint):
+    """The recipe lives in one place: flags not given fall back to TrainConfig's defaults."""
+    import json
+
+    from diffusion_lab.training import TrainConfig
+
+    t = json.loads(checkpoint.with_suffix(".json").read_text())["training"]
+    assert t["base_channels"] == 8 and t["T"] == 50 and t["attention"] is False and t["channel_mults"] == [1, 2]
+    defaults = TrainConfig()
+    fields = ("lr", "warmup", "ema_decay", "p_uncond", "schedule", "prediction", "loss_weighting", "num_res_blocks")
+    for field in fields:
+        assert t[field] == getattr(defaults, field), field

@@ -65,3 +65,45 @@ def test_interrupted_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ck.save_checkpoint(tmp_path / "x", m, cfg)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_min_snr_weights_follow_hang_et_al():
+    from diffusion_lab import make_schedule
+    from diffusion_lab.training import loss_weight
+
+    s = make_schedule("linear", 1000)
+    t = torch.tensor([0, 100, 300, 999])
+    snr = s.snr[t].float()
+    assert torch.equal(loss_weight(t, s, TrainConfig(loss_weighting="simple")), torch.ones(4))
+    eps_w = loss_weight(t, s, TrainConfig(loss_weighting="min_snr"))
+    torch.testing.assert_close(eps_w, torch.minimum(snr, torch.tensor(5.0)) / snr)
+    assert eps_w[0] < 1e-3 and eps_w[-1] == 1.0, "clean t count little, noisy t fully (eps target)"
+    v_w = loss_weight(t, s, TrainConfig(loss_weighting="min_snr", prediction="v"))
+    torch.testing.assert_close(v_w, torch.minimum(snr, torch.tensor(5.0)) / (snr + 1))
+    with pytest.raises(ValueError, match="loss_weighting"):
+        TrainConfig(loss_weighting="snr").validate()
+    with pytest.raises(ValueError, match="prediction"):
+        TrainConfig(prediction="x0").validate()
+
+
+def test_v_prediction_trains_and_reloads_as_an_eps_model(mnist, tmp_path):
+    from diffusion_lab.models import EpsFromV
+
+    r = train(TrainConfig(steps=5, prediction="v", **SMALL), out=tmp_path / "v", data=mnist, progress=False)
+    model, schedule, config = load_checkpoint(r.checkpoint)
+    assert isinstance(model, EpsFromV) and config["training"]["prediction"] == "v"
+    x, t, y = torch.randn(3, 1, 28, 28), torch.tensor([0, 500, 999]), torch.tensor([1, 2, 10])
+    assert torch.equal(model(x, t, y), r.model(x, t, y))
+    v = model.net(x, t, y)  # the network's own output is v; the wrapper converts it (forward.eps_from_v)
+    ab = schedule.alpha_bar.float()[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(model(x, t, y), (1 - ab).sqrt() * x + ab.sqrt() * v)
+
+
+def test_bf16_autocast_only_on_cpus_that_have_it(monkeypatch):
+    from diffusion_lab import settings
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert settings.autocast_dtype(torch.device("cpu")) is None, "emulated bf16 is ~10x slower: use float32"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert settings.autocast_dtype(torch.device("cpu")) == torch.bfloat16
