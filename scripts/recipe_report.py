@@ -1,0 +1,109 @@
+"""Write the README's "Train on a laptop" tables and docs/quality_vs_minutes.png from the rows that
+scripts/recipe_sweep.py wrote to data/results/recipe_*.json.
+
+    python scripts/recipe_report.py
+"""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "data" / "results"
+PLOT = ROOT / "docs" / "quality_vs_minutes.png"
+BASE = {"base_channels": 16, "loss_weighting": "simple"}  # scripts/recipe_sweep.py's BASE
+LABEL = {"unet": "our U-Net", "minimal": "the paper's minimal U-Net"}
+
+
+def _load(part: str) -> list[dict]:
+    path = RESULTS / f"recipe_{part}.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def minutes_table(rows: list[dict]) -> list[str]:
+    out = ["| model | dataset | minutes | steps | images/s | class accuracy | FD (floor) | no `--clip` | command |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["dataset"] != "mnist", r["model"] != "unet", r["minutes"])):
+        reused = r.get("trained_as", "") != r["name"].replace(" ", "_")
+        minutes = f"{r['minutes']:g}" + (f" (the quality sweep's `{r['trained_as']}`: same settings)" if reused else "")
+        out.append(f"| {LABEL[r['model']]} | {r['dataset']} | {minutes} | {r['steps']} "
+                   f"| {r['images_per_s']:.0f} | **{r['class_accuracy']:.1%}** "
+                   f"| {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | {_unclipped(r)} | `{r['command']}` |")
+    return out
+
+
+def _unclipped(r: dict) -> str:
+    u = r.get("unclipped")
+    return f"{u['class_accuracy']:.1%}, FD {u['fd']:.0f}" if u else "-"
+
+
+def quality_table(rows: list[dict]) -> list[str]:
+    out = ["| variant | setting | steps | images/s | class accuracy | FD (floor) | final training loss* |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        change = ", ".join(f"{k}={v}" for k, v in r["change"].items() if BASE.get(k) != v) or "the base recipe"
+        out.append(f"| {r['name']} | `{change}` | {r['steps']} | {r['images_per_s']:.0f} | {r['class_accuracy']:.1%} "
+                   f"| {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | {r['final_loss']:.4f} |")
+    return out
+
+
+def throughput_table(rows: list[dict]) -> list[str]:
+    base = rows[0]["images_per_s"]
+    out = ["| training step (one change from the first row) | images/s | ratio |", "|---|---|---|"]
+    for r in rows:
+        extra = f" (+{r['compile_seconds']:.0f} s to compile)" if "compile_seconds" in r else ""
+        out.append(f"| {r['name']}{extra} | {r['images_per_s']:.1f} | {r['images_per_s'] / base:.2f} |")
+    return out
+
+
+def plot(rows: list[dict]) -> None:
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
+    for model, marker in (("unet", "o-"), ("minimal", "s--")):
+        pts = sorted((r["minutes"], r["class_accuracy"], r["fd"]) for r in rows
+                     if r["model"] == model and r["dataset"] == "mnist")
+        if pts:
+            m, acc, fd = zip(*pts)
+            a1.plot(m, [100 * a for a in acc], marker, label=LABEL[model])
+            a2.plot(m, fd, marker, label=LABEL[model])
+    a1.axhline(90, color="gray", lw=0.8, ls=":")
+    a1.set(xlabel="CPU minutes of training", ylabel="class accuracy (%)", title="MNIST, DDIM 20, s = 3", ylim=(0, 100))
+    a2.set(xlabel="CPU minutes of training", ylabel="FD (lower is better)", yscale="log", title="Fréchet distance")
+    for ax in (a1, a2):
+        ax.set_xlim(0, 10.5)
+        ax.set_xticks([0, 3, 10])
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    PLOT.parent.mkdir(exist_ok=True)
+    fig.savefig(PLOT, dpi=90)
+
+
+def main() -> None:
+    minutes, quality, throughput = _load("minutes"), _load("quality"), _load("throughput")
+    lines = ["**Quality against training minutes** (`python scripts/recipe_sweep.py minutes`; evaluated with "
+             "`python -m diffusion_lab evaluate --checkpoint CKPT --sampler ddim --steps 20 --guidance 3 --clip "
+             "--num 1000`):",
+             "", *minutes_table(minutes), "", f"![quality against training minutes]({PLOT.relative_to(ROOT)})", "",
+             "**Every choice, measured** (`python scripts/recipe_sweep.py quality`): each row trains for "
+             f"{quality[0]['minutes']:g} minutes of wall time on the full MNIST training set and is evaluated on "
+             f"{quality[0]['num']} guided samples (DDIM 20, s = 3, `--clip`). The base recipe is width 16 with the "
+             "plain loss of eq. 14, otherwise `TrainConfig`'s defaults; each row changes what its setting column says. "
+             "One seed each.", "", *quality_table(quality), "",
+             "*The mean of the last 100 steps' loss: comparable between rows only with the same loss weighting and "
+             "prediction target.", "",
+             "**Speed of one training step** (`python scripts/recipe_sweep.py throughput`; each row changes one "
+             "thing from the first):", "", *throughput_table(throughput), ""]
+    plot(minutes)
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- recipe:start -->", "<!-- recipe:end -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
+    print(f"wrote README.md's recipe tables and {PLOT}")
+
+
+if __name__ == "__main__":
+    main()
