@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from .data import DATASETS
 from .models import build_model, count_parameters
 from .samplers import sample
 from .schedules import make_schedule
@@ -79,12 +79,9 @@ def count_flops(fn) -> int:
     return counter.get_total_flops()
 
 
-MNIST = SimpleNamespace(size=28, channels=1, num_classes=10)
-
-
 def default_model(name: str):
     """The model `python -m diffusion_lab train --model NAME` builds for MNIST (TrainConfig's defaults)."""
-    return build_model(name, **TrainConfig(model=name).model_kwargs(MNIST))
+    return build_model(name, **TrainConfig(model=name).model_kwargs(DATASETS["mnist"]))
 
 
 def bench(batch: int = 64, reps: int = 5, sample_num: int = 16, ddim_steps: int = 20, ddpm_T: int = 100) -> dict:
@@ -136,9 +133,6 @@ def main() -> None:
         if key.startswith("train_"):
             print(f"{key:20s} {v['images_per_s']:7.1f} img/s  {v['gflops']:6.1f} GFLOP/s  "
                   f"= {v['fraction_of_ceiling']:.2f} x ceiling")
-    print(f"sampling: DDIM {ddim_steps_key(r)} {r['ddim_speedup_over_ddpm']}x faster than DDPM 1000 steps")
-
-
-def ddim_steps_key(r: dict) -> str:
     (steps, rate), = r["sample_ddim_images_per_s"].items()
-    return f"{steps.replace('_', ' ')}: {rate} img/s,"
+    print(f"sampling: DDIM {steps.replace('_', ' ')}: {rate} img/s, "
+          f"{r['ddim_speedup_over_ddpm']}x faster than DDPM 1000 steps")

@@ -36,13 +36,14 @@ from .settings import autocast_dtype, pick_device
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
 MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
+DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 
 
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
     model: str = "unet"  # "unet" (default) or "minimal" (the paper's)
-    base_channels: int | None = None  # None: MINIMAL_WIDTH for "minimal", UNET_WIDTH for "unet"
+    base_channels: int | None = None  # None: DEFAULT_WIDTH[model]
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     attention: bool = True
@@ -69,7 +70,7 @@ class TrainConfig:
         kw = {
             "image_size": info.size,
             "in_channels": info.channels,
-            "base_channels": self.base_channels or (MINIMAL_WIDTH if self.model == "minimal" else UNET_WIDTH),
+            "base_channels": self.base_channels or DEFAULT_WIDTH[self.model],
             "num_classes": info.num_classes if self.conditional else None,
         }
         if self.model == "unet":

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from diffusion_lab.models import build_model, count_parameters
-from diffusion_lab.training import MINIMAL_WIDTH, UNET_WIDTH, TrainConfig
+from diffusion_lab.training import DEFAULT_WIDTH, TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CK, RESULTS = ROOT / "data" / "checkpoints", ROOT / "data" / "results"
@@ -42,9 +42,7 @@ def command(cfg: dict, name: str) -> str:
         parts.append("--conditional")
     for field, flag in FLAGS.items():
         value = kwargs.get(field) if field == "base_channels" else t.get(field, BEFORE_THE_OPTION.get(field))
-        default = getattr(defaults, field)
-        if field == "base_channels":
-            default = MINIMAL_WIDTH if t["model"] == "minimal" else UNET_WIDTH
+        default = DEFAULT_WIDTH[t["model"]] if field == "base_channels" else getattr(defaults, field)
         if value is not None and value != default and (t["model"] == "unet" or field not in UNET_ONLY):
             parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     if t["model"] == "unet":

@@ -4,24 +4,17 @@ scripts/recipe_sweep.py wrote to data/results/recipe_*.json.
     python scripts/recipe_report.py
 """
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from recipe_sweep import BASE, _load  # noqa: E402  (scripts/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "data" / "results"
 PLOT = ROOT / "docs" / "quality_vs_minutes.png"
-BASE = {"base_channels": 16, "loss_weighting": "simple"}  # scripts/recipe_sweep.py's BASE
 LABEL = {"unet": "our U-Net", "minimal": "the paper's minimal U-Net"}
-
-
-def _load(part: str) -> list[dict]:
-    path = RESULTS / f"recipe_{part}.json"
-    return json.loads(path.read_text()) if path.exists() else []
 
 
 def minutes_table(rows: list[dict]) -> list[str]:

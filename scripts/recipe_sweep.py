@@ -6,9 +6,9 @@
 
 - throughput: training images/s of one train step for each speed choice (width, depth, attention,
   batch, bf16 autocast, channels_last, threads, torch.compile and its compile time).
-- quality: each variant changes ONE setting of the default recipe, trains for QUALITY_MINUTES of wall
-  time on the full MNIST training set, then is evaluated like `python -m diffusion_lab evaluate
-  --sampler ddim --steps 20 --guidance 3 --num 500` (class accuracy by the MNIST classifier, FD).
+- quality: each variant changes ONE setting of BASE, trains for QUALITY_MINUTES of wall time on the
+  full MNIST training set, then is evaluated like `python -m diffusion_lab evaluate --sampler ddim
+  --steps 20 --guidance 3 --clip --num 500` (class accuracy by the MNIST classifier, FD).
 - minutes: quality against training minutes for both architectures (MNIST), and the 10-minute
   Fashion-MNIST runs, exactly as `python -m diffusion_lab train ... --minutes M` would train them.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lab.bench import train_step_fn
+from diffusion_lab.bench import _timeit, train_step_fn
 from diffusion_lab.checkpoints import atomic_write, load_checkpoint, load_into, load_train_state, read_config
 from diffusion_lab.data import load_data
 from diffusion_lab.evaluate import evaluate_model
@@ -41,12 +41,11 @@ RUNS = Path(__file__).resolve().parent.parent / "runs" / "recipe_sweep"  # check
 QUALITY_MINUTES = 3.0
 QUALITY_NUM = 500
 
-# Stage A: the width, decided by the throughput table (width 32 runs at 88 images/s on the AVX2 CPU,
-# 2.6x slower than width 16; width 48 at 40; at 3 minutes width 24 and 16 gave the same class
-# accuracy without x_0 clipping). Stage B: one change each from BASE, the recipe before this sweep
-# (loss_weighting "simple") at width 16. Not trained
-# here, decided by the throughput table alone: batch 128 (slower per image, and half the steps) and
-# channels_last / torch.compile (no faster). EMA is measured by evaluating the raw weights of a run.
+# The width was decided by the throughput table (width 32 runs at 88 images/s on the AVX2 CPU, 2.6x
+# slower than width 16; width 48 at 40). BASE is the recipe before this sweep (loss_weighting
+# "simple") at width 16; each variant changes one thing from it. Decided by the throughput table
+# alone, not trained here: batch 128 (slower per image, and half the steps) and channels_last /
+# torch.compile (no faster). EMA is measured by evaluating the raw weights of a run.
 BASE = {"base_channels": 16, "loss_weighting": "simple"}
 VARIANTS = {
     "width 16": BASE,
@@ -92,13 +91,7 @@ AMP = autocast_dtype(torch.device("cpu")) is not None  # bf16 autocast only wher
 def _images_per_s(model, batch=64, amp=AMP, reps=8, channels_last=False) -> float:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    step = train_step_fn(model, batch, amp, channels_last=channels_last)
-    for _ in range(2):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step()
-    return batch * reps / (time.perf_counter() - t0)
+    return batch / _timeit(train_step_fn(model, batch, amp, channels_last=channels_last), reps)
 
 
 def throughput() -> None:
@@ -155,10 +148,7 @@ def _compiled(model) -> dict:
     step()
     step()
     compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(8):
-        step()
-    return {"images_per_s": round(64 * 8 / (time.perf_counter() - t0), 1), "compile_seconds": round(compile_s, 1),
+    return {"images_per_s": round(64 / _timeit(step, 8, warmup=0), 1), "compile_seconds": round(compile_s, 1),
             "threads": torch.get_num_threads()}
 
 
