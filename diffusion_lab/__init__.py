@@ -3,13 +3,12 @@
     from diffusion_lab import make_schedule, q_sample, sample, load_checkpoint
 """
 
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint, load_pretrained, pretrained_path, save_checkpoint
 from .data import DATASETS, DataNotFoundError, load_data
 from .forward import posterior, predict_x0, q_sample, q_step
 from .guidance import guided_eps
 from .minimal_unet import MinimalUNet
 from .models import build_model, count_parameters
-from .pretrained import load_pretrained, pretrained_path
 from .samplers import ddim_step, ddim_timesteps, ddpm_step, sample
 from .schedules import SCHEDULES, Schedule, make_schedule
 from .settings import fast_mode, pick, pick_device

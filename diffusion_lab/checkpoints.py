@@ -5,6 +5,9 @@
                             image shape, classes, training steps and seed, and the weights' sha256
     mnist_cfg.train.safetensors  (optional) raw weights + optimizer state, for resuming training
 
+The checkpoints the course ships live in data/checkpoints (model cards in its README):
+`load_pretrained("mnist_cfg")` loads one by name.
+
 Every file is written to a temporary name and renamed into place, so an interrupted save never
 leaves a half-written checkpoint.
 """
@@ -160,3 +163,24 @@ def load_train_state(path) -> dict:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{train_path} is damaged: {err}") from err
 
+
+# --------------------------------------------------------------------------- shipped checkpoints
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+
+
+def pretrained_path(name: str) -> Path:
+    """Path of a shipped checkpoint by name, e.g. "mnist_cfg" -> data/checkpoints/mnist_cfg.safetensors."""
+    weights, _ = checkpoint_paths(PRETRAINED_DIR / name)
+    if not weights.exists():
+        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors") if ".train" not in p.name)
+        raise CheckpointError(
+            f"no shipped checkpoint {name!r} in {PRETRAINED_DIR}; available: {', '.join(have) or 'none'}. "
+            "Train one with `python -m diffusion_lab train` (see data/checkpoints/README.md)."
+        )
+    return weights
+
+
+def load_pretrained(name: str = "mnist_cfg", device=None):
+    """(model, schedule, config) of a shipped checkpoint, on `device` (default CPU)."""
+    return load_checkpoint(pretrained_path(name), device=device)

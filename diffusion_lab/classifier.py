@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from .checkpoints import CheckpointError
-from .pretrained import PRETRAINED_DIR
+from .checkpoints import PRETRAINED_DIR, CheckpointError
 
 FEATURES = 128
 

@@ -144,7 +144,6 @@ def sample_labels(a, num_classes):
 
 def cmd_sample(a) -> None:
     from .checkpoints import load_checkpoint
-    from .plots import image_grid
     from .samplers import sample
     from .settings import pick_device
 
@@ -164,14 +163,12 @@ def cmd_sample(a) -> None:
             with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a path
                 np.savez_compressed(f, images=to_uint8(x), labels=lab)
     else:
-        import matplotlib.pyplot as plt
+        from torchvision.utils import save_image
 
         nrow = a.per_class if a.per_class else int(np.ceil(np.sqrt(num)))
-        grid = image_grid(x, nrow=nrow).numpy()
 
-        def write(tmp):
-            plt.imsave(tmp, grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1,
-                       format="png")
+        def write(tmp):  # [-1, 1] -> [0, 1], one grid, white between images
+            save_image(((x.float() + 1) / 2).clamp(0, 1), tmp, nrow=nrow, padding=2, pad_value=1.0, format="png")
     atomic_write(out, write)
     print(f"wrote {num} images to {out}")
 

@@ -52,12 +52,18 @@ class DataNotFoundError(RuntimeError):
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset: image shape and classes."""
+    """Everything the course knows about a dataset: what a model needs (image shape, classes) and
+    where the images live (torchvision's names and folder, the offline files shipped here)."""
 
     name: str
+    title: str  # for messages: "Fashion-MNIST"
     channels: int
     size: int  # images are size x size pixels
     class_names: tuple[str, ...]
+    torchvision_class: str
+    folder: str  # torchvision's folder under the data root
+    full_counts: dict[str, int]
+    shipped: dict[str, str] = field(default_factory=dict)  # split -> file in SHIPPED_DIR
 
     @property
     def num_classes(self) -> int:
@@ -65,45 +71,25 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", 1, 28, tuple(str(d) for d in range(10))),
+    "mnist": DatasetInfo(
+        "mnist", "MNIST", 1, 28, tuple(str(d) for d in range(10)),
+        "MNIST", "MNIST/raw", {"train": 60_000, "test": 10_000},
+        {"train": "mnist_train_10k.npz"},
+    ),
     "fashion_mnist": DatasetInfo(
-        "fashion_mnist",
-        1,
-        28,
+        "fashion_mnist", "Fashion-MNIST", 1, 28,
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        "FashionMNIST", "FashionMNIST/raw", {"train": 60_000, "test": 10_000},
+        {"train": "fashion_mnist_train_10k.npz", "test": "fashion_mnist_test_5k.npz"},
     ),
     "cifar10": DatasetInfo(
-        "cifar10",
-        3,
-        32,
+        "cifar10", "CIFAR-10", 3, 32,
         ("airplane", "automobile", "bird", "cat", "deer",
          "dog", "frog", "horse", "ship", "truck"),
+        "CIFAR10", "cifar-10-batches-py", {"train": 50_000, "test": 10_000},
+        {"test": "cifar10_test_20.npz"},
     ),
-}
-
-
-@dataclass(frozen=True)
-class _Where:
-    """Where a dataset lives: its display title, torchvision names and the shipped files."""
-
-    title: str
-    torchvision_class: str
-    folder: str  # torchvision's folder under the data root
-    full_counts: dict[str, int]
-    shipped: dict[str, str] = field(default_factory=dict)  # split -> file in SHIPPED_DIR
-
-
-_WHERE = {
-    "mnist": _Where("MNIST", "MNIST", "MNIST/raw", {"train": 60_000, "test": 10_000},
-                    {"train": "mnist_train_10k.npz"}),
-    "fashion_mnist": _Where("Fashion-MNIST", "FashionMNIST", "FashionMNIST/raw",
-                            {"train": 60_000, "test": 10_000},
-                            {"train": "fashion_mnist_train_10k.npz",
-                             "test": "fashion_mnist_test_5k.npz"}),
-    "cifar10": _Where("CIFAR-10", "CIFAR10", "cifar-10-batches-py",
-                      {"train": 50_000, "test": 10_000},
-                      {"test": "cifar10_test_20.npz"}),
 }
 
 
@@ -205,7 +191,7 @@ def _cifar_files_present(folder: Path, split: str) -> bool:
 
 
 def _full_present(name: str, split: str, root: Path) -> bool:
-    folder = root / _WHERE[name].folder
+    folder = root / DATASETS[name].folder
     if name == "cifar10":
         return _cifar_files_present(folder, split)
     return _idx_files(folder, split) is not None
@@ -213,7 +199,7 @@ def _full_present(name: str, split: str, root: Path) -> bool:
 
 def _load_full(name: str, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, H, W[, 3]) and labels from the torchvision files under ``root``."""
-    folder = root / _WHERE[name].folder
+    folder = root / DATASETS[name].folder
     if name == "cifar10":
         from torchvision.datasets import CIFAR10
 
@@ -234,12 +220,12 @@ def download_data(name: str, root: str | os.PathLike | None = None) -> Path:
 
     Needs internet (unless the files are already there). Errors from torchvision propagate.
     """
-    where = _WHERE[dataset_info(name).name]
+    info = dataset_info(name)
     folder = data_root(root)
     folder.mkdir(parents=True, exist_ok=True)
     import torchvision.datasets
 
-    cls = getattr(torchvision.datasets, where.torchvision_class)
+    cls = getattr(torchvision.datasets, info.torchvision_class)
     for train in (True, False):
         cls(str(folder), train=train, download=True)
     return folder
@@ -275,12 +261,11 @@ def load_data(
         raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
-    where = _WHERE[info.name]
     folder = data_root(root)
-    full_count = where.full_counts[split]
+    full_count = info.full_counts[split]
     fix = (
         f"set {ENV_VAR} to a folder holding the torchvision files "
-        f"({where.folder}/...), or run `python -m diffusion_lab download --dataset {name}` "
+        f"({info.folder}/...), or run `python -m diffusion_lab download --dataset {name}` "
         "with internet"
     )
 
@@ -301,18 +286,18 @@ def load_data(
     if found:
         images, labels = _load_full(info.name, split, folder)
         how = "just downloaded to" if downloaded else "found in"
-        what = f"the full dataset {how} {folder / where.folder}"
+        what = f"the full dataset {how} {folder / info.folder}"
     else:
-        shipped = where.shipped.get(split)
+        shipped = info.shipped.get(split)
         path = SHIPPED_DIR / shipped if shipped else None
         if path is None or not path.is_file():
             missing = (
-                f"the offline subset shipped with the course has no {where.title} {split} split"
+                f"the offline subset shipped with the course has no {info.title} {split} split"
                 if path is None
                 else f"the shipped offline subset {path} is missing"
             )
             raise DataNotFoundError(
-                f"No {where.title} {split} data: {why_not_full}, and {missing}. To fix: {fix}."
+                f"No {info.title} {split} data: {why_not_full}, and {missing}. To fix: {fix}."
             )
         with np.load(path) as archive:
             images, labels = archive["images"], archive["labels"]
@@ -327,13 +312,13 @@ def load_data(
     count = f"{len(labels):,} images" if len(labels) == total else (
         f"the first {len(labels):,} of {total:,} images"
     )
-    source = f"{where.title} {split}: {count} from {what}"
+    source = f"{info.title} {split}: {count} from {what}"
     if verbose:
         print(source)
     tensor_images = from_uint8(images)
     expected = (info.channels, info.size, info.size)
     if tuple(tensor_images.shape[1:]) != expected:
-        raise ValueError(f"{where.title} images have shape {tuple(tensor_images.shape[1:])}, "
+        raise ValueError(f"{info.title} images have shape {tuple(tensor_images.shape[1:])}, "
                          f"expected {expected}")
     return ImageData(
         images=tensor_images,

@@ -11,13 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import (
-    LabelEmbedding,
-    check_image_size,
-    check_input,
-    group_norm,
-    timestep_embedding,
-)
+from .embeddings import LabelEmbedding, timestep_embedding
+from .layers import check_image_size, check_input, group_norm
+
+GROUPS = 32  # GroupNorm groups, as in the paper's code
 
 
 class _ConvNormReLU(nn.Module):
@@ -25,7 +22,7 @@ class _ConvNormReLU(nn.Module):
         super().__init__()
         self.upsample = upsample
         self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
-        self.norm = group_norm(cout)
+        self.norm = group_norm(cout, GROUPS)
 
     def forward(self, x):
         if self.upsample:

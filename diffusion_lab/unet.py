@@ -15,14 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .embeddings import LabelEmbedding, check_image_size, check_input, timestep_embedding
-from .embeddings import group_norm as _group_norm
+from .embeddings import LabelEmbedding, timestep_embedding
+from .layers import check_image_size, check_input, group_norm
 
-
-def group_norm(channels: int) -> nn.GroupNorm:
-    # 8 groups, so each spans several channels (4 at 32 channels, as ADM's 32 groups do at 128).
-    # One channel per group would be InstanceNorm, which erases every feature map's mean.
-    return _group_norm(channels, 8)
+GROUPS = 8  # GroupNorm groups: each spans several channels (see layers.group_norm)
 
 
 class ResBlock(nn.Module):
@@ -35,9 +31,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, emb_dim: int | None, dropout: float = 0.0):
         super().__init__()
-        self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(cin, GROUPS), nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * cout) if emb_dim else None  # None: this block is not told t
-        self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2, self.conv2 = group_norm(cout, GROUPS), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
@@ -55,7 +51,7 @@ class Attention(nn.Module):
 
     def __init__(self, ch: int):
         super().__init__()
-        self.norm, self.qkv, self.proj = group_norm(ch), nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
+        self.norm, self.qkv, self.proj = group_norm(ch, GROUPS), nn.Conv2d(ch, 3 * ch, 1), nn.Conv2d(ch, ch, 1)
 
     def forward(self, x):
         b, c, h, w = x.shape
@@ -117,7 +113,7 @@ class UNet(nn.Module):
                 ch = base_channels * mult
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        self.norm_out, self.conv_out = group_norm(ch), nn.Conv2d(ch, in_channels, 3, padding=1)
+        self.norm_out, self.conv_out = group_norm(ch, GROUPS), nn.Conv2d(ch, in_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)  # start as "predict zero noise": stabler early steps
         nn.init.zeros_(self.conv_out.bias)
 

@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.plots import show_images, show_strip
+from diffusion_lab.course.plots import show_images, show_strip
 
 device = dl.pick_device()
 print(f"diffusion_lab {dl.__version__} | torch {torch.__version__} | device: {device} | "
@@ -160,8 +160,9 @@ def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
 
 # %% [markdown]
 # The check compares your function with the package's loader (`diffusion_lab.data.from_uint8`,
-# the function that produced `data.images` above). Later chapters use `dl.check.<name>(fn)` for the
-# same purpose, and `dl.check.solution("<name>")` prints the reference answer if you get stuck.
+# the function that produced `data.images` above). Later chapters use `check.<name>(fn)` (from
+# `diffusion_lab.course`) for the same purpose, and `check.solution("<name>")` prints the reference
+# answer if you get stuck.
 
 # %%
 from diffusion_lab.data import from_uint8, to_uint8

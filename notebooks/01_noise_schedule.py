@@ -48,10 +48,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import check
-from diffusion_lab.plots import plot_schedules, show_strip
+from diffusion_lab.course import check
+from diffusion_lab.course.plots import plot_schedules, show_strip
+from diffusion_lab.course.widgets import frame_scrubber
 from diffusion_lab.schedules import schedule_from_betas
-from diffusion_lab.widgets import frame_scrubber
 
 # %% [markdown]
 # ## One step of noise

@@ -48,9 +48,9 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import check
-from diffusion_lab.plots import show_images
-from diffusion_lab.widgets import frame_scrubber
+from diffusion_lab.course import check
+from diffusion_lab.course.plots import show_images
+from diffusion_lab.course.widgets import frame_scrubber
 
 torch.manual_seed(0)
 T = 1000

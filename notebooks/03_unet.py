@@ -53,8 +53,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import diffusion_lab as dl
-from diffusion_lab import check
-from diffusion_lab.unet import ResBlock, group_norm
+from diffusion_lab.course import check
+from diffusion_lab.layers import group_norm
+from diffusion_lab.unet import GROUPS, ResBlock
 
 torch.manual_seed(0)
 
@@ -149,9 +150,9 @@ plt.show()
 class MyResBlock(nn.Module):
     def __init__(self, cin, cout, emb_dim):
         super().__init__()
-        self.norm1, self.conv1 = group_norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(cin, GROUPS), nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * cout)  # a scale and a shift per output channel
-        self.norm2, self.conv2 = group_norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2, self.conv2 = group_norm(cout, GROUPS), nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, e):

@@ -50,8 +50,8 @@ import torch.nn.functional as F
 from IPython.display import display
 
 import diffusion_lab as dl
+from diffusion_lab.course.plots import plot_losses, show_images, show_strip
 from diffusion_lab.evaluate import evaluate_model
-from diffusion_lab.plots import plot_losses, show_images, show_strip
 from diffusion_lab.training import TrainConfig, train
 
 torch.manual_seed(0)

@@ -49,9 +49,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import check, samplers
-from diffusion_lab.plots import show_images, show_strip
-from diffusion_lab.widgets import frame_scrubber
+from diffusion_lab import samplers
+from diffusion_lab.course import check
+from diffusion_lab.course.plots import show_images, show_strip
+from diffusion_lab.course.widgets import frame_scrubber
 
 torch.manual_seed(0)
 device = dl.pick_device()

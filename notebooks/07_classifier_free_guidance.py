@@ -50,10 +50,11 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import check, samplers
+from diffusion_lab import samplers
+from diffusion_lab.course import check
+from diffusion_lab.course.plots import show_strip, table_figure
+from diffusion_lab.course.widgets import guidance_viewer
 from diffusion_lab.guidance import guided_eps
-from diffusion_lab.plots import show_strip
-from diffusion_lab.widgets import guidance_viewer, table_figure
 
 torch.manual_seed(0)
 device = dl.pick_device()

@@ -10,9 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from diffusion_lab.checkpoints import atomic_write
+from diffusion_lab.checkpoints import atomic_write, load_pretrained
 from diffusion_lab.evaluate import evaluate_model
-from diffusion_lab.pretrained import load_pretrained
 
 RESULTS = Path(__file__).resolve().parent.parent / "data" / "results"
 CK = "data/checkpoints"

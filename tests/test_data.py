@@ -109,7 +109,7 @@ def test_manifest_matches_shipped_files():
 
 def test_every_shipped_split_is_in_the_manifest():
     manifest = json.loads((data.SHIPPED_DIR / "MANIFEST.json").read_text())
-    for name, where in data._WHERE.items():
+    for name, where in DATASETS.items():
         for split, filename in where.shipped.items():
             entry = manifest["files"][filename]
             assert (entry["dataset"], entry["split"]) == (name, split)

@@ -9,7 +9,7 @@ import inspect
 
 import torch
 
-from . import embeddings, forward, guidance, samplers, schedules
+from .. import embeddings, forward, guidance, samplers, schedules
 
 _REFERENCE = {
     "alpha_bar": schedules.schedule_from_betas,

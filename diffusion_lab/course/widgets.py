@@ -7,7 +7,6 @@ front end runs (GitHub's notebook viewer, nbval, a PDF export).
     frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
-    table_figure       the static table those two draw: one small image grid per (row, column) setting
 """
 
 from __future__ import annotations
@@ -17,20 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from .plots import show_images, show_strip
-
-
-def _label_only(ax, ylabel=None, title=None, fontsize=9):
-    """Keep an image axis clean (no ticks, no frame) but let it carry a y label and a title."""
-    ax.set_axis_on()
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if ylabel is not None:
-        ax.set_ylabel(ylabel, fontsize=fontsize)
-    if title is not None:
-        ax.set_title(title, fontsize=fontsize)
+from .plots import label_only, show_images, show_strip, table_figure
 
 
 def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0):
@@ -85,7 +71,7 @@ def frame_scrubber(
         stacked = torch.cat([p[cols, :k] for p in panels], dim=1)  # rows: panel 0 images, panel 1 ...
         fig = show_strip(stacked, labels, title=title)
         for r in range(stacked.shape[1]):
-            _label_only(fig.axes[r * len(cols)], ylabel=panel_titles[r // k])
+            label_only(fig.axes[r * len(cols)], ylabel=panel_titles[r // k])
         fig.tight_layout()
     plt.show()
 
@@ -105,46 +91,6 @@ def frame_scrubber(
 
     _viewer([slider], draw_into, panels=len(panels))
     return slider
-
-
-def table_figure(
-    images: dict,
-    rows,
-    cols,
-    row_name: str,
-    col_name: str,
-    per_cell: int = 4,
-    nrow: int | None = None,
-    title=None,
-    cell_size: float = 0.55,
-    row_fmt=str,
-    col_fmt=str,
-):
-    """One small image grid per setting: images[(r, c)] is (N, C, H, W); cell (r, c) shows its first
-    `per_cell` images in rows of `nrow` (default all in one row). Rows are labelled on the left
-    ("row_name = r"), columns on top ("col_name = c"; no column titles when col_name is empty).
-    Returns the figure."""
-    rows, cols = list(rows), list(cols)
-    nrow = nrow or per_cell
-    cell_w, cell_h = cell_size * nrow, cell_size * -(-per_cell // nrow)
-    gap_w, gap_h = 0.15, (0.3 if col_name else 0.1)
-    left = 0.12 + 0.075 * max(len(f"{row_name} = {row_fmt(r)}") for r in rows)
-    top = (0.3 if col_name else 0.05) + (0.35 if title else 0.0)
-    width = left + len(cols) * cell_w + (len(cols) - 1) * gap_w + 0.1
-    height = top + len(rows) * cell_h + (len(rows) - 1) * gap_h + 0.1
-    fig, axes = plt.subplots(len(rows), len(cols), squeeze=False, figsize=(width, height))
-    fig.subplots_adjust(left=left / width, right=1 - 0.1 / width, top=1 - top / height,
-                        bottom=0.1 / height, wspace=gap_w / cell_w, hspace=gap_h / cell_h)
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            ax = axes[i, j]
-            show_images(images[(r, c)][:per_cell], nrow=nrow, ax=ax)
-            _label_only(ax, title=f"{col_name} = {col_fmt(c)}" if (i == 0 and col_name) else None)
-            if j == 0:
-                ax.set_ylabel(f"{row_name} = {row_fmt(r)}", rotation=0, ha="right", va="center", fontsize=9)
-    if title:
-        fig.suptitle(title, y=1 - 0.05 / height, va="top", fontsize=11)
-    return fig
 
 
 def sampler_controls(

@@ -1,0 +1,68 @@
+"""What both U-Nets are built from besides convolutions: GroupNorm, and the checks on their inputs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def group_norm(channels: int, groups: int) -> nn.GroupNorm:
+    """GroupNorm with `groups` groups, or fewer when `groups` does not divide `channels` (the gcd).
+
+    Each model passes its own count: our U-Net 8 (so a group spans several channels: 4 at 32, as ADM's
+    32 groups do at 128; one channel per group would be InstanceNorm, which erases every feature map's
+    mean), the paper's minimal U-Net 32.
+    """
+    return nn.GroupNorm(math.gcd(channels, groups), channels)
+
+
+def check_image_size(image_size: int, factor: int, name: str) -> None:
+    if image_size % factor or image_size < factor:
+        raise ValueError(
+            f"{name} downsamples by {factor}, so image_size must be a multiple of {factor} "
+            f"(28 for MNIST, 32 for CIFAR-10 work); got {image_size}."
+        )
+
+
+def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Validate (x, t, y) for a noise predictor; return t and y as long tensors of shape (B,).
+
+    y=None on a conditional model means the null label; labels must be 0..num_classes
+    (num_classes itself is the null label).
+    """
+    c, s = model.in_channels, model.image_size
+    if x.ndim != 4 or x.shape[1] != c or x.shape[2] != s or x.shape[3] != s:
+        raise ValueError(
+            f"{type(model).__name__} expects images of shape (B, {c}, {s}, {s}), got "
+            f"{tuple(x.shape)}; build the model with in_channels/image_size matching your data."
+        )
+    b = x.shape[0]
+    t = torch.as_tensor(t, device=x.device)
+    if t.ndim == 0:
+        t = t.expand(b)
+    if t.shape != (b,):
+        raise ValueError(f"t must be a scalar or have shape ({b},), got {tuple(t.shape)}.")
+    if t.is_floating_point() and not torch.equal(t, t.round()):
+        raise ValueError("t must hold integer timesteps (0-based).")
+    if model.num_classes is None:
+        if y is not None:
+            raise ValueError(
+                "this model is unconditional (num_classes=None) and takes no labels; pass y=None "
+                "or load a class-conditional checkpoint."
+            )
+        return t.long(), None
+    if y is None:
+        return t.long(), torch.full((b,), model.num_classes, device=x.device, dtype=torch.long)
+    y = torch.as_tensor(y, device=x.device).long()
+    if y.ndim == 0:
+        y = y.expand(b)
+    if y.shape != (b,):
+        raise ValueError(f"labels y must be a scalar or have shape ({b},), got {tuple(y.shape)}.")
+    if y.min() < 0 or y.max() > model.num_classes:
+        raise ValueError(
+            f"label {y[(y < 0) | (y > model.num_classes)][0].item()} is outside the classes "
+            f"0..{model.num_classes - 1} (and {model.num_classes} = null/unconditional)."
+        )
+    return t.long(), y
