@@ -63,9 +63,11 @@ def _sha256(path: Path) -> str:
 
 def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | None = None) -> Path:
     """Write weights (safetensors) and config (JSON). `config` must hold "model" (name and kwargs)
-    and "schedule" (name and T); anything else (dataset, training info) is stored as given."""
+    and, for a noise predictor, "schedule" (name and T); anything else (dataset, training info) is
+    stored as given."""
     weights, cfg_path = checkpoint_paths(path)
-    for key in ("model", "schedule"):
+    needed = ("model",) if config.get("model", {}).get("name") == "autoencoder" else ("model", "schedule")
+    for key in needed:
         if key not in config:
             raise ValueError(f"checkpoint config needs a {key!r} entry.")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -101,7 +103,8 @@ def read_config(path) -> dict:
 
 
 def load_checkpoint(path, device=None, expect_model: str | None = None):
-    """Rebuild the model from a checkpoint. Returns (model in eval mode, schedule, config).
+    """Rebuild the model from a checkpoint. Returns (model in eval mode, schedule, config); the
+    schedule is None for an autoencoder, which has none.
 
     Raises CheckpointError naming the problem for a missing, damaged or mismatched checkpoint.
     """
@@ -123,6 +126,8 @@ def load_checkpoint(path, device=None, expect_model: str | None = None):
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
     load_into(model, state, source=str(weights))
+    if "schedule" not in config:  # the autoencoder
+        return model.to(device or "cpu").eval(), None, config
     schedule = make_schedule(config["schedule"]["name"], config["schedule"]["T"])
     if config.get("training", {}).get("prediction", "eps") == "v":
         model = EpsFromV(model, schedule)  # trained to predict v; the samplers want eps

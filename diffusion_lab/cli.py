@@ -1,4 +1,4 @@
-"""Command line: python -m diffusion_lab {train, sample, evaluate, bench, download} ...
+"""Command line: python -m diffusion_lab {train, train-autoencoder, sample, evaluate, bench, download} ...
 
     python -m diffusion_lab train --dataset mnist --conditional --minutes 10 --out runs/mnist_cfg
     python -m diffusion_lab sample --checkpoint data/checkpoints/mnist_cfg.safetensors \\
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write
 from .data import DATASETS, DataNotFoundError, download_data, to_uint8
 from .schedules import SCHEDULES
@@ -59,11 +60,27 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="default 0")
     t.add_argument("--no-amp", action="store_true",
                    help="float32 only (default: bf16 autocast on GPUs and on CPUs with native bf16)")
+    t.add_argument("--autoencoder", help="latent diffusion: an autoencoder checkpoint (train-autoencoder)")
+    t.add_argument("--text", action="store_true", help="condition on prompts in words made from the labels")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--threads", type=int, help="torch CPU threads")
     t.add_argument("--device", help="cpu, cuda or mps (default: best available)")
     t.add_argument("--resume", action="store_true", help="continue training --out")
     t.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside)")
+
+    a = sub.add_parser("train-autoencoder", help="train the autoencoder whose latents latent diffusion models")
+    a.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    a.add_argument("--latent-channels", type=int, help=f"default {AutoencoderConfig.latent_channels}")
+    a.add_argument("--base-channels", type=int, help=f"default {AutoencoderConfig.base_channels}")
+    a.add_argument("--kl-weight", type=float, help=f"default {AutoencoderConfig.kl_weight:g}")
+    a.add_argument("--batch-size", type=int, help=f"default {AutoencoderConfig.batch_size}")
+    a.add_argument("--lr", type=float, help=f"default {AutoencoderConfig.lr:g}")
+    a.add_argument("--steps", type=int, help=f"default {AutoencoderConfig.steps} unless --minutes")
+    a.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever first")
+    a.add_argument("--seed", type=int, help="default 0")
+    a.add_argument("--threads", type=int, help="torch CPU threads")
+    a.add_argument("--device", help="cpu, cuda or mps (default: best available)")
+    a.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside)")
 
     s = sub.add_parser("sample", help="generate images from a checkpoint")
     s.add_argument("--checkpoint", required=True)
@@ -76,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
     g.add_argument("--per-class", type=int, help="K images of every class")
-    s.add_argument("--num", type=int, help="number of images (unconditional; default 16)")
+    g.add_argument("--prompt", help='text models: a prompt in words, e.g. "a thick seven"')
+    s.add_argument("--num", type=int, help="number of images (unconditional or --prompt; default 16)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", help="cpu, cuda or mps")
     s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
@@ -114,7 +132,8 @@ def cmd_train(a) -> None:
         "channel_mults": tuple(int(v) for v in a.channel_mults.split(",")) if a.channel_mults else None,
     }
     cfg = TrainConfig(
-        dataset=a.dataset, model=a.model, conditional=a.conditional, amp=not a.no_amp,
+        dataset=a.dataset, model=a.model, conditional=a.conditional or a.text, amp=not a.no_amp,
+        autoencoder=a.autoencoder, text=a.text,
         steps=a.steps if (a.steps or a.minutes) else 1000, minutes=a.minutes,
         **{k: v for k, v in given.items() if v is not None},
     )
@@ -125,6 +144,19 @@ def cmd_train(a) -> None:
         "images_per_second": round(r.images_per_second, 1),
         "final_loss_mean_100": round(sum(tail) / max(1, len(tail)), 5),
     }))
+
+
+def cmd_train_autoencoder(a) -> None:
+    from .autoencoder import train_autoencoder
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    given = {"latent_channels": a.latent_channels, "base_channels": a.base_channels, "kl_weight": a.kl_weight,
+             "batch_size": a.batch_size, "lr": a.lr, "seed": a.seed}
+    cfg = AutoencoderConfig(dataset=a.dataset, steps=a.steps if (a.steps or a.minutes) else AutoencoderConfig.steps,
+                            minutes=a.minutes, **{k: v for k, v in given.items() if v is not None})
+    _, result = train_autoencoder(cfg, out=a.out, device=a.device)
+    print(json.dumps(result))
 
 
 def sample_labels(a, num_classes):
@@ -142,7 +174,31 @@ def sample_labels(a, num_classes):
     return None
 
 
+def sample_condition(a, model, config):
+    """(y for sample(), the label of each image for the .npz): labels, or a text model's prompt tokens.
+
+    A text model takes --prompt (labels: the class it names, else -1) or, with --labels/--per-class,
+    each class's canonical prompt ("a seven")."""
+    from .text import class_prompts, prompt_class, tokenizer_of
+
+    tokenizer = tokenizer_of(config)
+    if a.prompt is not None:
+        if tokenizer is None:
+            raise ValueError("--prompt needs a text-conditioned checkpoint (trained with --text); this one is "
+                             + ("class-conditional: use --labels or --per-class." if model.num_classes
+                                else "unconditional."))
+        num = a.num or 16
+        return tokenizer.encode(a.prompt).expand(num, -1), [prompt_class(a.prompt, config["dataset"])] * num
+    labels = sample_labels(a, len(config["classes"]) if tokenizer is not None else model.num_classes)
+    if labels is None:
+        return None, [-1] * (a.num or 16)
+    if tokenizer is not None:
+        return class_prompts(labels, config["dataset"], tokenizer), labels
+    return labels, labels
+
+
 def cmd_sample(a) -> None:
+    from .autoencoder import autoencoder_of
     from .checkpoints import load_checkpoint
     from .samplers import sample
     from .settings import pick_device
@@ -150,14 +206,21 @@ def cmd_sample(a) -> None:
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
         raise ValueError(f"--out must end in .npz or .png, got {out.name!r}.")
-    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
-    labels = sample_labels(a, model.num_classes)
-    num = len(labels) if labels is not None else (a.num or 16)
+    device = pick_device(a.device)
+    model, schedule, config = load_checkpoint(a.checkpoint, device=device)
+    ae = autoencoder_of(a.checkpoint, config, device=device)
+    if ae is not None and a.clip:
+        raise ValueError("--clip clips x_0 to the image range [-1, 1]; this model denoises latents, which "
+                         "are not images: drop --clip.")
+    y, labels = sample_condition(a, model, config)
+    num = len(labels)
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
-               y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed,
-               clip_x0=a.clip)
+               y=y, guidance=a.guidance if y is not None else None, seed=a.seed, clip_x0=a.clip)
+    if ae is not None:  # latent diffusion: the sampler made latents; the decoder makes them images
+        with torch.no_grad():
+            x = ae.decode(x)
     if out.suffix == ".npz":
-        lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
+        lab = np.asarray(labels, dtype=np.int64)
 
         def write(tmp):
             with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a path
@@ -174,13 +237,19 @@ def cmd_sample(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
+    from .autoencoder import autoencoder_of
     from .checkpoints import load_checkpoint
     from .evaluate import evaluate_model
     from .settings import pick_device
+    from .text import class_prompts, tokenizer_of
 
-    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
+    device = pick_device(a.device)
+    model, schedule, config = load_checkpoint(a.checkpoint, device=device)
+    ae, tokenizer = autoencoder_of(a.checkpoint, config, device=device), tokenizer_of(config)
+    condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
     result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
-                            eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed, progress=True)
+                            eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed, progress=True,
+                            condition=condition, decode=ae.decode if ae is not None else None)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 
@@ -189,6 +258,8 @@ def main(argv=None) -> int:
     try:
         if a.command == "train":
             cmd_train(a)
+        elif a.command == "train-autoencoder":
+            cmd_train_autoencoder(a)
         elif a.command == "sample":
             cmd_sample(a)
         elif a.command == "evaluate":

@@ -37,21 +37,30 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
 
 
 def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0,
-                   guidance=None, clip_x0=False, seed=0, batch=250, progress=False) -> dict:
-    """Sample `num` images (class-balanced when the model is conditional) and measure them."""
+                   guidance=None, clip_x0=False, seed=0, batch=250, progress=False,
+                   condition=None, decode=None) -> dict:
+    """Sample `num` images (class-balanced when the model is conditional) and measure them.
+
+    condition: labels (N,) -> what the model is conditioned on (a text model: the tokens of each
+        class's prompt); its samples are then class-balanced too. decode: latents -> images, for a
+        latent diffusion model (its autoencoder's decode; timed with the sampling).
+    """
     clf, info, test_feats, test_labels = load_classifier(dataset)
     labels = None
-    if model.num_classes is not None:
-        labels = torch.arange(num) % model.num_classes
+    if model.num_classes is not None or condition is not None:
+        labels = torch.arange(num) % info["num_classes"]
     floor, reference = real_floor(test_feats, num, test_labels if labels is not None else None)
     t0 = time.perf_counter()
     chunks = []
     for i in range(0, num, batch):
         y = labels[i : i + batch] if labels is not None else None
+        y = condition(y) if condition is not None and y is not None else y
         n = min(batch, num - i)
-        chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, y=y,
-                             guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
-                             progress=progress).cpu())
+        x = sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, y=y,
+                   guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
+                   progress=progress)
+        with torch.no_grad():
+            chunks.append((decode(x) if decode is not None else x).cpu())
     seconds = time.perf_counter() - t0
     images = torch.cat(chunks)
     feats, preds, _ = features_and_predictions(clf, images)

@@ -30,7 +30,8 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
     """Validate (x, t, y) for a noise predictor; return t and y as long tensors of shape (B,).
 
     y=None on a conditional model means the null label; labels must be 0..num_classes
-    (num_classes itself is the null label).
+    (num_classes itself is the null label). A text-conditioned model takes prompt tokens (B, L)
+    instead, and y=None means the empty prompt (text.check_tokens).
     """
     c, s = model.in_channels, model.image_size
     if x.ndim != 4 or x.shape[1] != c or x.shape[2] != s or x.shape[3] != s:
@@ -46,6 +47,10 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
         raise ValueError(f"t must be a scalar or have shape ({b},), got {tuple(t.shape)}.")
     if t.is_floating_point() and not torch.equal(t, t.round()):
         raise ValueError("t must hold integer timesteps (0-based).")
+    if getattr(model, "text_encoder", None) is not None:
+        from .text import check_tokens
+
+        return t.long(), check_tokens(model, y, b, x.device)
     if model.num_classes is None:
         if y is not None:
             raise ValueError(

@@ -121,6 +121,9 @@ def sample(
 
     sampler="ddpm" walks all T steps; sampler="ddim" walks `steps` of them (default 50).
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
+        A text model takes prompt tokens (num or 1, L) (text.Tokenizer.encode) instead.
+    A latent diffusion model (chapter 10) runs through here unchanged: it returns latents, which the
+    autoencoder decodes.
     guidance: classifier-free guidance scale s (None = no guidance).
     clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
         steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
@@ -130,11 +133,12 @@ def sample(
     device = next(model.parameters()).device
     guidance = check_guidance(guidance)
     check_eta(eta)  # before the loop, not at its first step
-    if y is not None:
-        y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
+    if y is not None:  # a label per image, or (text models) a row of prompt tokens per image
+        y = torch.as_tensor(y, dtype=torch.long)
+        y = y if y.ndim == 2 else y.reshape(-1)
         num = len(y) if num is None else num
         if len(y) == 1:
-            y = y.expand(num)
+            y = y.expand(num, *y.shape[1:])
         if len(y) != num:
             raise ValueError(f"got {len(y)} labels for num={num} images; give one label per image.")
         y = y.to(device)

@@ -3,6 +3,10 @@
     repeat:  x_0 ~ data, t ~ Uniform{0..T-1}, eps ~ N(0, I)
              loss = || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t, y) ||^2   (eq. 14)
 
+Conditioning: none, a class label, or a prompt in words (text=True: prompts made from the labels,
+chapter 11). With autoencoder=..., the images are encoded once and the model learns their latents
+(latent diffusion, chapter 10); the loop itself does not change.
+
 Extras, each standard: label dropout (p_uncond) so one network also learns the unconditional
 eps(x_t, null) for classifier-free guidance; an EMA of the weights (sampled from, it gives cleaner
 images); gradient-norm clipping; learning-rate warm-up then cosine decay; bfloat16 autocast where
@@ -65,14 +69,22 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast where native: CUDA and CPUs with AVX512-BF16/AMX (settings.autocast_dtype)
     checkpoint_every: int = 500
     data_limit: int | None = None
+    autoencoder: str | None = None  # an autoencoder checkpoint: train in its latent space (chapter 10)
+    text: bool = False  # condition on prompts made from the labels (chapter 11) instead of the labels
 
-    def model_kwargs(self, info) -> dict:
+    def model_kwargs(self, info, shape=None) -> dict:
+        """shape: (C, H, W) of what the model denoises (latents); default: the dataset's images."""
+        channels, size = (shape[0], shape[-1]) if shape is not None else (info.channels, info.size)
         kw = {
-            "image_size": info.size,
-            "in_channels": info.channels,
+            "image_size": size,
+            "in_channels": channels,
             "base_channels": self.base_channels or DEFAULT_WIDTH[self.model],
-            "num_classes": info.num_classes if self.conditional else None,
+            "num_classes": info.num_classes if self.conditional and not self.text else None,
         }
+        if self.text:
+            from .text import vocabulary
+
+            kw["vocab_size"] = len(vocabulary(info.name))
         if self.model == "unet":
             kw |= {
                 "channel_mults": list(self.channel_mults),
@@ -95,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"prediction must be 'eps' or 'v', got {self.prediction!r}.")
         if self.loss_weighting not in ("simple", "min_snr"):
             raise ValueError(f"loss_weighting must be 'simple' or 'min_snr', got {self.loss_weighting!r}.")
+        if self.text and self.model != "unet":
+            raise ValueError("text conditioning (cross-attention) is built into model 'unet' only.")
 
 
 @dataclass
@@ -133,7 +147,16 @@ def loss_weight(t: torch.Tensor, schedule, cfg: TrainConfig, gamma: float = 5.0)
     return snr.clamp(max=gamma) / (snr if cfg.prediction == "eps" else snr + 1)
 
 
-def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float) -> dict:
+def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float, out=None) -> dict:
+    extra = {}
+    if cfg.autoencoder:
+        from .autoencoder import latent_entry
+
+        extra["latent"] = latent_entry(cfg.autoencoder, out)
+    if cfg.text:
+        from .text import MAX_TOKENS, vocabulary
+
+        extra["text"] = {"vocab": vocabulary(data.info.name), "max_tokens": MAX_TOKENS}
     return {
         "model": model.build_config,
         "schedule": {"name": cfg.schedule, "T": cfg.T},
@@ -147,6 +170,7 @@ def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seco
             "seconds": round(seconds, 1),
             "data_source": data.source,
         },
+        **extra,
     }
 
 
@@ -177,8 +201,14 @@ def train(
         start = saved["training"]["steps_done"]
         seconds_before = saved["training"].get("seconds", 0.0)
     data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit)
+    images = data.images
+    if cfg.autoencoder:  # latent diffusion: encode the whole set once, then train on the latents
+        from .autoencoder import encode_all, load_autoencoder
+
+        images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress)
+    condition = _conditioning(cfg, data)
     schedule = make_schedule(cfg.schedule, cfg.T)
-    model = build_model(cfg.model, **cfg.model_kwargs(data.info)).to(device)
+    model = build_model(cfg.model, **cfg.model_kwargs(data.info, images.shape[1:])).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     if resume:
@@ -186,8 +216,6 @@ def train(
         ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
 
-    images, labels = data.images, data.labels
-    num_classes = data.info.num_classes
     amp = autocast_dtype(device) if cfg.amp else None
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
@@ -205,12 +233,7 @@ def train(
             break
         idx = torch.randint(len(images), (cfg.batch_size,), generator=gen)
         x0 = images[idx].to(device)
-        y = None
-        if cfg.conditional:
-            y = labels[idx].clone()
-            drop = torch.rand(cfg.batch_size, generator=gen) < cfg.p_uncond
-            y[drop] = num_classes  # the null label: learn eps(x_t) without a class
-            y = y.to(device)
+        y = condition(idx, gen).to(device) if condition is not None else None
         t = torch.randint(cfg.T, (cfg.batch_size,), generator=gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
         x_t = q_sample(x0, t, schedule, noise)
@@ -254,6 +277,30 @@ def train(
     )
 
 
+def _conditioning(cfg: TrainConfig, data: ImageData):
+    """(idx, generator) -> y for a batch: labels, or prompt tokens (cfg.text), each dropped to the null
+    condition (label num_classes, or the empty prompt) with probability p_uncond, for guidance."""
+    if not cfg.conditional and not cfg.text:
+        return None
+    labels, null_label = data.labels, data.info.num_classes
+    if not cfg.text:
+        def condition(idx, gen):
+            y = labels[idx].clone()
+            y[torch.rand(len(idx), generator=gen) < cfg.p_uncond] = null_label  # learn eps(x_t) without a class
+            return y
+        return condition
+    from .text import Tokenizer, image_attributes, random_prompts, vocabulary
+
+    name = data.info.name
+    tokenizer, attributes = Tokenizer(vocabulary(name)), image_attributes(data.images, labels, name)
+
+    def condition(idx, gen):
+        prompts = random_prompts(labels[idx], {k: v[idx] for k, v in attributes.items()}, name, gen)
+        drop = torch.rand(len(idx), generator=gen) < cfg.p_uncond
+        return tokenizer.encode(["" if d else p for p, d in zip(prompts, drop.tolist())])
+    return condition
+
+
 def _only_fields(d: dict) -> dict:
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"steps", "minutes"}
     return {k: (tuple(v) if k == "channel_mults" else v) for k, v in d.items() if k in names}
@@ -264,7 +311,7 @@ def _save(out, cfg, model, ema, opt, data, step, seconds) -> Path:
     for i, p in enumerate(model.parameters()):
         for k, v in opt.state.get(p, {}).items():
             state[f"opt.{i}.{k}"] = torch.as_tensor(v)
-    return save_checkpoint(out, ema, _checkpoint_config(cfg, ema, data, step, seconds), state)
+    return save_checkpoint(out, ema, _checkpoint_config(cfg, ema, data, step, seconds, out), state)
 
 
 def _restore_train_state(state: dict, model, opt, source: str) -> None:
