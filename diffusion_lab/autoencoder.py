@@ -277,11 +277,13 @@ def autoencoder_of(checkpoint, config: dict, device=None) -> Autoencoder | None:
 
 
 def resolve_autoencoder(reference: str, checkpoint_dir: Path) -> Path:
-    """Where a latent checkpoint's autoencoder is: a path relative to the checkpoint's folder (as
-    `train` records it), else a shipped checkpoint's name."""
+    """Where a latent checkpoint's autoencoder is: the path `train` recorded (relative to the
+    checkpoint's folder), else a file of that name beside the checkpoint or among the shipped ones.
+    (autoencoder_of then checks its sha256, so a wrong file is never used.)"""
     from .checkpoints import PRETRAINED_DIR, checkpoint_paths
 
-    for candidate in (checkpoint_dir / reference, Path(reference), PRETRAINED_DIR / reference):
+    name = Path(reference).name  # moved together: the autoencoder sits beside the checkpoint
+    for candidate in (checkpoint_dir / reference, Path(reference), checkpoint_dir / name, PRETRAINED_DIR / name):
         weights, _ = checkpoint_paths(candidate)
         if weights.exists():
             return weights

@@ -200,6 +200,7 @@ def sample_condition(a, model, config):
 def cmd_sample(a) -> None:
     from .autoencoder import autoencoder_of
     from .checkpoints import load_checkpoint
+    from .evaluate import LATENT_CLIP
     from .samplers import sample
     from .settings import pick_device
 
@@ -210,8 +211,7 @@ def cmd_sample(a) -> None:
     model, schedule, config = load_checkpoint(a.checkpoint, device=device)
     ae = autoencoder_of(a.checkpoint, config, device=device)
     if ae is not None and a.clip:
-        raise ValueError("--clip clips x_0 to the image range [-1, 1]; this model denoises latents, which "
-                         "are not images: drop --clip.")
+        raise ValueError(LATENT_CLIP)
     y, labels = sample_condition(a, model, config)
     num = len(labels)
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
@@ -237,19 +237,12 @@ def cmd_sample(a) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from .autoencoder import autoencoder_of
-    from .checkpoints import load_checkpoint
-    from .evaluate import evaluate_model
+    from .evaluate import evaluate_checkpoint
     from .settings import pick_device
-    from .text import class_prompts, tokenizer_of
 
-    device = pick_device(a.device)
-    model, schedule, config = load_checkpoint(a.checkpoint, device=device)
-    ae, tokenizer = autoencoder_of(a.checkpoint, config, device=device), tokenizer_of(config)
-    condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
-    result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
-                            eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed, progress=True,
-                            condition=condition, decode=ae.decode if ae is not None else None)
+    result = evaluate_checkpoint(a.checkpoint, device=pick_device(a.device), num=a.num, sampler=a.sampler,
+                                 steps=a.steps, eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed,
+                                 progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

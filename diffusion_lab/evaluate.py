@@ -77,3 +77,23 @@ def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", s
     else:
         result["within_class_spread"] = round(within_class_spread(feats, preds), 3)
     return result
+
+
+LATENT_CLIP = ("--clip clips x_0 to the image range [-1, 1]; this model denoises latents, which are not "
+               "images: drop --clip.")
+
+
+def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
+    """evaluate_model on a checkpoint file, whatever it denoises: a latent model's samples are decoded
+    by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
+    from .autoencoder import autoencoder_of
+    from .checkpoints import load_checkpoint
+    from .text import class_prompts, tokenizer_of
+
+    model, schedule, config = load_checkpoint(path, device=device)
+    ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
+    if ae is not None and kwargs.get("clip_x0"):
+        raise ValueError(LATENT_CLIP)
+    condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
+    return evaluate_model(model, schedule, config["dataset"], condition=condition,
+                          decode=ae.decode if ae is not None else None, **kwargs)

@@ -194,3 +194,28 @@ class UNet(nn.Module):
         for layer in self.up:
             h = block(layer, torch.cat([h, hs.pop()], dim=1)) if isinstance(layer, ResBlock) else layer(h)
         return self.conv_out(F.silu(self.norm_out(h)))
+
+
+@torch.no_grad()
+def cross_attention_maps(model: UNet, x: torch.Tensor, t, tokens: torch.Tensor) -> torch.Tensor:
+    """Where each token is read: the weight every position gives it in each cross-attention block,
+    resized to the model's input size (bilinear) and averaged over the blocks. (B, L, H, W); along
+    L the maps sum to 1 at every position (padding tokens get 0)."""
+    if model.cross is None:
+        raise ValueError("this model has no cross-attention (it is not text-conditioned).")
+    for ca in model.cross:
+        ca.keep_attention = True
+    try:
+        model(x, t, tokens)
+    finally:
+        for ca in model.cross:
+            ca.keep_attention = False
+    maps = []
+    for ca in model.cross:
+        b, n, length = ca.attention.shape
+        side = int(round(n**0.5))
+        a = ca.attention.float().transpose(1, 2).reshape(b, length, side, side)
+        maps.append(F.interpolate(a, size=x.shape[-2:], mode="bilinear", align_corners=False) if side != x.shape[-1]
+                    else a)
+        ca.attention = None
+    return torch.stack(maps).mean(0)

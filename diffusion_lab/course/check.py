@@ -9,7 +9,7 @@ import inspect
 
 import torch
 
-from .. import embeddings, forward, guidance, samplers, schedules
+from .. import autoencoder, embeddings, forward, guidance, samplers, schedules, unet
 
 _REFERENCE = {
     "alpha_bar": schedules.schedule_from_betas,
@@ -18,6 +18,8 @@ _REFERENCE = {
     "ddpm_step": samplers.ddpm_step,
     "ddim_step": samplers.ddim_step,
     "guided_eps": guidance.guided_eps,
+    "cross_attention": unet.attention_weights,
+    "gaussian_kl": autoencoder.Autoencoder.forward,
 }
 
 
@@ -108,6 +110,76 @@ def guided_eps(fn) -> bool:
         ok = ok and err is None and _close(out, u + s * (c - u))
     hint = err or "eps = eps_u + s * (eps_c - eps_u): s = 1 gives eps_c, s = 0 gives eps_u."
     return _report("guided_eps", ok, hint)
+
+
+# Common ways to get cross-attention wrong: (what, the wrong computation, why it is wrong).
+CROSS_ATTENTION_MISTAKES = (
+    ("no 1/sqrt(d) scaling", lambda q, k, keep: unet.attention_weights(q * q.shape[-1] ** 0.5, k, keep),
+     "divide the scores q k^T by sqrt(d): without it their spread grows with d and the softmax saturates "
+     "on one token (Vaswani et al. 2017, sec. 3.2.1)."),
+    ("softmax over the positions", lambda q, k, keep: (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).masked_fill(
+        ~keep[:, None, :], float("-inf")).softmax(dim=1),
+     "take the softmax over the tokens (the last axis): each position shares out its attention among the "
+     "words, so its weights sum to 1."),
+    ("padding not masked", lambda q, k, keep: (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).softmax(-1),
+     "padding tokens carry no word: set their scores to -inf before the softmax (masked_fill(~keep, -inf)), "
+     "so they get weight 0."),
+    ("padding masked with 0", lambda q, k, keep: (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).masked_fill(
+        ~keep[:, None, :], 0.0).softmax(-1),
+     "a score of 0 still gets weight exp(0) after the softmax; mask with -inf."),
+    ("keys as queries", lambda q, k, keep: unet.attention_weights(k, q, torch.ones(q.shape[:2], dtype=torch.bool)),
+     "queries come from the image positions and keys from the tokens: scores = q @ k.transpose(1, 2), "
+     "shape (B, positions, tokens)."),
+)
+
+
+def cross_attention(fn) -> bool:
+    """fn(q (B, N, d), k (B, L, d), keep (B, L) bool) -> attention weights (B, N, L)."""
+    g = torch.Generator().manual_seed(5)
+    q, k = torch.randn(2, 6, 8, generator=g) * 2, torch.randn(2, 4, 8, generator=g) * 2
+    keep = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    out, err = _try("cross_attention", fn, q, k, keep)
+    ok = err is None and _close(out, unet.attention_weights(q, k, keep), 1e-4)
+    hint = err or "weights = softmax(q k^T / sqrt(d)) over the tokens, with padding scores set to -inf."
+    if not ok and err is None:
+        for what, wrong, why in CROSS_ATTENTION_MISTAKES:
+            same = torch.as_tensor(out).shape == wrong(q, k, keep).shape and torch.allclose(
+                torch.as_tensor(out).double(), wrong(q, k, keep).double(), atol=1e-4, equal_nan=True)
+            if same:  # NaN where the mistake makes NaN (a softmax over -inf only)
+                hint = f"{what}: {why}"
+                break
+    return _report("cross_attention", ok, hint)
+
+
+def _kl_reference(mean, log_var):
+    q = torch.distributions.Normal(mean, (0.5 * log_var).exp())
+    return torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).flatten(1).sum(1)
+
+
+# Common ways to get the KL of a diagonal Gaussian wrong: (what, the wrong computation, why).
+GAUSSIAN_KL_MISTAKES = (
+    ("no 1/2", lambda m, lv: (m.pow(2) + lv.exp() - 1 - lv).flatten(1).sum(1),
+     "KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2): the factor 1/2 comes from the Gaussian's exponent."),
+    ("std for variance", lambda m, lv: 0.5 * (m.pow(2) + (0.5 * lv).exp() - 1 - lv).flatten(1).sum(1),
+     "log_var is log sigma^2, so sigma^2 = exp(log_var), not exp(log_var / 2)."),
+    ("mean over the latent", lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 - lv).flatten(1).mean(1),
+     "the latent numbers are independent, so their KLs add: sum over (C, H, W), not mean."),
+    ("log_var with the wrong sign", lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 + lv).flatten(1).sum(1),
+     "the term is - log sigma^2 = - log_var: it is what makes sigma = 1 the minimum."),
+)
+
+
+def gaussian_kl(fn) -> bool:
+    """fn(mean, log_var) (B, C, H, W) each -> KL(N(mean, exp(log_var)) || N(0, 1)) per image, (B,)."""
+    g = torch.Generator().manual_seed(6)
+    m, lv = torch.randn(3, 4, 7, 7, generator=g), torch.randn(3, 4, 7, 7, generator=g)
+    out, err = _try("gaussian_kl", fn, m, lv)
+    ok = err is None and _close(out, _kl_reference(m, lv), 1e-4)
+    hint = err or "KL = 1/2 (mean^2 + exp(log_var) - 1 - log_var), summed over all but the batch axis."
+    if not ok and err is None:
+        hint = next((f"{what}: {why}" for what, wrong, why in GAUSSIAN_KL_MISTAKES if _close(out, wrong(m, lv), 1e-4)),
+                    hint)
+    return _report("gaussian_kl", ok, hint)
 
 
 def solution(name: str) -> None:

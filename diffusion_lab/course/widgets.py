@@ -7,9 +7,13 @@ front end runs (GitHub's notebook viewer, nbval, a PDF export).
     frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
+    prompt_box         a text box: type a prompt, press Enter, see what a text-conditioned model draws
+                       (computed live: a small latent model samples a few images in about a second)
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -160,3 +164,28 @@ def guidance_viewer(
 
     _viewer([dropdown, slider], draw_into, width=5.0)
     return dropdown, slider
+
+
+def prompt_box(generate, prompt: str, panels: int = 1, width: float = 5.0):
+    """A text box over `generate(prompt) -> draw_into(axes)`; Enter (or leaving the box) redraws.
+
+    `generate` raises ValueError for a prompt it cannot take (an unknown word): its message is shown
+    in place of the figure, so the learner reads the vocabulary instead of a traceback.
+    Returns the Text widget (tests and the notebooks can set .value).
+    """
+    box = W.Text(value=prompt, description="prompt", continuous_update=False, layout=W.Layout(width="60%"))
+
+    def draw_into(axes):
+        try:
+            generate(box.value)(axes)
+        except ValueError as err:
+            for ax in axes:
+                ax.set_axis_off()
+            axes[0].text(0, 0.5, textwrap.fill(str(err), 60), fontsize=9, va="center", family="monospace")
+
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)  # the static figure
+    draw_into(axes[0])
+    fig.tight_layout()
+    plt.show()
+    _viewer([box], draw_into, panels=panels, width=width)
+    return box
