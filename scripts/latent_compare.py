@@ -3,6 +3,7 @@
     python scripts/latent_compare.py train --minutes 10 --runs runs/latent   # the arms, in parallel
     python scripts/latent_compare.py evaluate --runs runs/latent            # data/results/latent.json
     python scripts/latent_compare.py speed                                  # data/results/latent_speed.json
+    python scripts/latent_compare.py report                                 # the README's tables
 
 `train` starts every arm at once, one thread each, so they share the machine on equal terms (run it
 alone: `cpujob --all python scripts/latent_compare.py train ...` here). The arms differ only in what
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "data" / "results"
 AE = "data/checkpoints/mnist_ae.safetensors"
 LATENT_UNET = ["--base-channels", "48", "--channel-mults", "1", "--num-res-blocks", "2"]
+SHIPPED = {"latent": "mnist_latent", "latent_text": "mnist_text"}  # arms shipped in data/checkpoints (copies)
 ARMS = {  # name -> (what it is, extra `train` flags)
     "pixel": ("pixel space, class labels (our U-Net, TrainConfig's recipe)", ["--conditional"]),
     "latent": ("latent space, class labels", ["--conditional", "--autoencoder", AE, *LATENT_UNET]),
@@ -59,12 +61,15 @@ def evaluate(args) -> None:
     rows = [autoencoder_row()]
     for arm in args.arms:
         path = args.runs / f"{arm}.safetensors"
-        t = read_config(path)["training"]
+        if arm in SHIPPED and (ROOT / "data" / "checkpoints" / f"{SHIPPED[arm]}.safetensors").exists():
+            path = Path("data/checkpoints") / f"{SHIPPED[arm]}.safetensors"  # the shipped copy of the run
+        t = read_config(ROOT / path)["training"]
         for clip in ([True, False] if arm == "pixel" else [False]):
-            r = evaluate_checkpoint(path, num=args.num, sampler="ddim", steps=20, guidance=3.0, clip_x0=clip)
-            cmd = f"python -m diffusion_lab evaluate --checkpoint {args.runs}/{arm}.safetensors --sampler ddim " \
+            r = evaluate_checkpoint(ROOT / path, num=args.num, sampler="ddim", steps=20, guidance=3.0, clip_x0=clip)
+            cmd = f"python -m diffusion_lab evaluate --checkpoint {path} --sampler ddim " \
                   f"--steps 20 --guidance 3{' --clip' if clip else ''} --num {args.num}"
-            row = {"arm": arm, "what": ARMS[arm][0], **r, "training_steps": t["steps_done"],
+            row = {"arm": arm, "checkpoint": SHIPPED.get(arm), "what": ARMS[arm][0], **r,
+                   "training_steps": t["steps_done"],
                    "training_seconds": t["seconds"],
                    "training_images_per_second": round(t["steps_done"] * t["batch_size"] / t["seconds"], 1),
                    "train_command": " ".join(["python", *train_command(arm, t["minutes"], args.runs)[1:]]),
@@ -72,7 +77,7 @@ def evaluate(args) -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     if "latent_text" in args.arms:
-        rows.append(attribute_row(args.runs / "latent_text.safetensors", per_class=args.num // 10))
+        rows.append(attribute_row(ROOT / "data" / "checkpoints" / "mnist_text.safetensors", per_class=args.num // 10))
     text = json.dumps(rows, indent=1) + "\n"
     atomic_write(RESULTS / "latent.json", lambda tmp: Path(tmp).write_text(text))
 
@@ -200,9 +205,52 @@ def speed(args) -> None:
     atomic_write(RESULTS / "latent_speed.json", lambda tmp: Path(tmp).write_text(text))
 
 
+def report(args) -> None:
+    """Write the README's latent-diffusion tables (between <!-- latent:start --> and <!-- latent:end -->)
+    from data/results/latent.json and latent_speed.json."""
+    rows = json.loads((RESULTS / "latent.json").read_text())
+    speed = json.loads((RESULTS / "latent_speed.json").read_text())
+    ae = next(r for r in rows if r["arm"] == "autoencoder")
+    attrs = next((r for r in rows if r["arm"] == "latent_text attributes"), None)
+    arms = [r for r in rows if "fd" in r]
+    minutes = {round(r["training_seconds"] / 60) for r in arms}
+    out = [f"**Same wall-clock budget** ({', '.join(map(str, sorted(minutes)))} minutes each, all arms at once, one "
+           "thread each: `python scripts/latent_compare.py train`; graded on 1000 guided samples, DDIM 20, s = 3: "
+           "`python scripts/latent_compare.py evaluate`):", "",
+           "| arm | training steps | images/s while training | FD (floor) | class accuracy | sampling 1000 | command |",
+           "|---|---|---|---|---|---|---|"]
+    for r in arms:
+        out.append(f"| {r['what']}{', x_0 clipped' if r['clip_x0'] else ''} | {r['training_steps']} | "
+                   f"{r['training_images_per_second']} | {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | "
+                   f"{r['class_accuracy']:.1%} | {r['sample_seconds']:.0f} s | `{r['command']}` |")
+    out += ["", f"The autoencoder alone (`{AE}`, `python scripts/latent_compare.py evaluate`): reconstructions "
+            f"of the 10,000 MNIST test images have MSE {ae['mse']} (PSNR {ae['psnr_db']} dB); the classifier "
+            f"recognises {ae['class_accuracy_of_reconstructions']:.2%} of them (real images: "
+            f"{ae['classifier_test_accuracy']:.2%}); FD {ae['fd_reconstructions_vs_real']:.1f} against real test "
+            f"images (real against real: {ae['fd_real_vs_real']:.1f}). No latent model can beat that.", ""]
+    if attrs:
+        out += [f"Attributes ({attrs['samples_per_word']} samples per word, the text model, s = 3): ink share "
+                f"{attrs['thin_mean_ink']:.3f} for \"thin\" against {attrs['thick_mean_ink']:.3f} for \"thick\" "
+                f"(real thirds: {attrs['real_thin_third_mean_ink']:.3f} and {attrs['real_thick_third_mean_ink']:.3f}); "
+                f"slant {attrs['upright_mean_slant']:.3f} for \"upright\" against {attrs['slanted_mean_slant']:.3f} "
+                f"for \"slanted\" (real thirds: {attrs['real_upright_third_mean_slant']:.3f} and "
+                f"{attrs['real_slanted_third_mean_slant']:.3f}).", ""]
+    out += ["**Speed of one training step and of sampling** (`" + speed[0]["command"] + "`; untrained weights, "
+            "best of interleaved rounds, batch 64 training, 50 images DDIM 20 with guidance, latents decoded):", "",
+            "| arm | parameters | training images/s | ratio | sampling images/s | ratio |", "|---|---|---|---|---|---|"]
+    for r in speed:
+        out.append(f"| {r['what']} | {r['parameters']:,} | {r['train_images_per_second']} | "
+                   f"{r['train_ratio_to_pixel']} | {r['sample_images_per_second']} | {r['sample_ratio_to_pixel']} |")
+    readme = ROOT / "README.md"
+    text, start, end = readme.read_text(), "<!-- latent:start -->", "<!-- latent:end -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(f"{head}{start}\n" + "\n".join(out) + f"\n{end}{rest.split(end, 1)[1]}")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=["train", "evaluate", "speed"])
+    p.add_argument("part", choices=["train", "evaluate", "speed", "report"])
     p.add_argument("--runs", type=Path, default=Path("runs/latent"))
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--minutes", type=float, default=10.0)
@@ -210,4 +258,4 @@ if __name__ == "__main__":
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
-    {"train": train, "evaluate": evaluate, "speed": speed}[a.part](a)
+    {"train": train, "evaluate": evaluate, "speed": speed, "report": report}[a.part](a)

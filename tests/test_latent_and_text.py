@@ -303,3 +303,61 @@ def test_prompt_on_a_class_model_says_what_to_use(tmp_path, capsys):
                  "--channel-mults", "1", "--no-attention", "-T", "20", "--out", str(ck)]) == 0
     assert main(["sample", "--checkpoint", str(ck), "--prompt", "seven", "--out", str(tmp_path / "x.npz")]) == 2
     assert "use --labels or --per-class" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- exercise checks, maps, widget
+
+
+def test_exercise_checks_accept_the_solution_and_name_each_mistake(capsys):
+    from diffusion_lab.course import check
+
+    assert check.cross_attention(attention_weights)
+    for what, wrong, _ in check.CROSS_ATTENTION_MISTAKES:
+        assert not check.cross_attention(wrong)
+        assert f"Hint: {what}:" in capsys.readouterr().out, what
+    assert check.gaussian_kl(lambda m, lv: 0.5 * (m.pow(2) + lv.exp() - 1 - lv).flatten(1).sum(1))
+    for what, wrong, _ in check.GAUSSIAN_KL_MISTAKES:
+        assert not check.gaussian_kl(wrong)
+        assert f"Hint: {what}:" in capsys.readouterr().out, what
+
+
+def test_attention_maps_cover_the_image_and_sum_to_one_over_tokens():
+    from diffusion_lab.unet import cross_attention_maps
+
+    m = UNet(image_size=8, in_channels=1, base_channels=8, channel_mults=(1, 2), vocab_size=len(TOK)).eval()
+    y = TOK.encode(["a thick seven", "7"])
+    maps = cross_attention_maps(m, torch.randn(2, 1, 8, 8), 500, y)
+    assert maps.shape == (2, 8, 8, 8)  # (B, L, H, W): blocks at 4x4 are resized to 8x8
+    torch.testing.assert_close(maps.sum(1), torch.ones(2, 8, 8))
+    assert (maps[1, 2:] == 0).all() and all(ca.attention is None and not ca.keep_attention for ca in m.cross)
+    with pytest.raises(ValueError, match="not text-conditioned"):
+        cross_attention_maps(UNet(base_channels=8, channel_mults=(1,)), torch.randn(1, 1, 28, 28), 0, None)
+
+
+def test_latent_as_image_tiles_channels():
+    from diffusion_lab.course.plots import latent_as_image
+
+    z = torch.arange(16.0).reshape(1, 4, 2, 2)
+    tiles = latent_as_image(z, spread=1.0)
+    assert tiles.shape == (1, 1, 4, 4) and tiles[0, 0, 0].tolist() == [0, 1, 4, 5]
+    assert latent_as_image(z, size=28).shape == (1, 1, 28, 28)
+
+
+def test_prompt_box_shows_the_error_instead_of_raising(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from diffusion_lab.course import widgets
+
+    drawn = []
+    monkeypatch.setattr(widgets, "display", lambda *a: None)
+
+    def generate(prompt):
+        TOK.encode(prompt)  # raises for unknown words
+        return lambda axes: drawn.append(prompt)
+
+    box = widgets.prompt_box(generate, "a seven")
+    assert drawn == ["a seven", "a seven"]  # the static figure, then the viewer
+    box.value = "a purple seven"  # must not raise: the message is drawn instead
+    box.value = "digit 7"
+    assert drawn[-1] == "digit 7"
