@@ -153,12 +153,9 @@ class AutoencoderConfig:
     data_limit: int | None = None
 
     def validate(self) -> None:
-        if self.steps is None and self.minutes is None:
-            raise ValueError("give a training budget: steps and/or minutes.")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}.")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {self.minutes}.")
+        from .training import check_budget  # (training imports the models, which import this module)
+
+        check_budget(self.steps, self.minutes)
         if self.kl_weight < 0:
             raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight}.")
         if self.latent_channels < 1 or self.base_channels < 1:

@@ -43,6 +43,16 @@ MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 
 
+def check_budget(steps: int | None, minutes: float | None) -> None:
+    """A training budget in steps and/or minutes (whichever ends first), each positive."""
+    if steps is None and minutes is None:
+        raise ValueError("give a training budget: steps and/or minutes.")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    if minutes is not None and not minutes > 0:
+        raise ValueError(f"minutes must be > 0, got {minutes}.")
+
+
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
@@ -95,12 +105,7 @@ class TrainConfig:
         return kw
 
     def validate(self) -> None:
-        if self.steps is None and self.minutes is None:
-            raise ValueError("give a training budget: steps and/or minutes.")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}.")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {self.minutes}.")
+        check_budget(self.steps, self.minutes)
         if not 0.0 <= self.p_uncond < 1.0:
             raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}.")
         if self.prediction not in ("eps", "v"):
