@@ -6,7 +6,8 @@
     python scripts/latent_compare.py report                                 # the README's tables
 
 `train` starts every arm at once, one thread each, so they share the machine on equal terms (run it
-alone: `cpujob --all python scripts/latent_compare.py train ...` here). The arms differ only in what
+alone: `cpujob --all python scripts/latent_compare.py train ...` here); with --sequential it trains
+them one after the other, for one cpujob slot (one core) each. The arms differ only in what
 ARMS says: the pixel U-Net is TrainConfig's default recipe; the latent ones denoise the shipped
 autoencoder's 4x7x7 latents with a one-level U-Net (7x7 is too small to halve twice) that is wider,
 since each of its steps is cheaper. `evaluate` samples 1000 images from each (DDIM 20, s = 3) and
@@ -48,6 +49,8 @@ def train(args) -> None:
         log = open(args.runs / f"{arm}.log", "w")
         procs[arm] = subprocess.Popen(train_command(arm, args.minutes, args.runs), cwd=ROOT, stdout=log,
                                       stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if args.sequential:  # one slot: one arm at a time, each with the core to itself
+            procs[arm].wait()
     for arm, p in procs.items():
         if p.wait():
             raise SystemExit(f"{arm} failed: see {args.runs / (arm + '.log')}")
@@ -256,6 +259,7 @@ if __name__ == "__main__":
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one cpujob slot)")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
     {"train": train, "evaluate": evaluate, "speed": speed, "report": report}[a.part](a)
