@@ -1,18 +1,18 @@
 """Pixel against latent diffusion, and prompts against labels, at the same wall-clock budget (chapters 10-11).
 
-    python scripts/latent_compare.py train --minutes 10 --runs runs/latent   # the arms, in parallel
-    python scripts/latent_compare.py evaluate --runs runs/latent            # data/results/latent.json
     python scripts/latent_compare.py speed                                  # data/results/latent_speed.json
+    python scripts/latent_compare.py train --budget-minutes 10 --runs runs/latent   # the arms
+    python scripts/latent_compare.py evaluate --runs runs/latent            # data/results/latent.json
     python scripts/latent_compare.py report                                 # the README's tables
 
-`train` starts every arm at once, one thread each, so they share the machine on equal terms (run it
-alone: `cpujob --all python scripts/latent_compare.py train ...` here); with --sequential it trains
-them one after the other, for one cpujob slot (one core) each. The arms differ only in what
-ARMS says: the pixel U-Net is TrainConfig's default recipe; the latent ones denoise the shipped
-autoencoder's 4x7x7 latents with a one-level U-Net (7x7 is too small to halve twice) that is wider,
-since each of its steps is cheaper. `evaluate` samples 1000 images from each (DDIM 20, s = 3) and
-grades them with the project's classifier; `speed` times one training step and sampling, arm by arm,
-interleaved, so a busy machine slows every arm alike.
+The same wall-clock budget, on equal terms on a shared machine: `speed` times a training step of
+every arm in one process, interleaved, so whatever else runs slows every arm alike; `train
+--budget-minutes M` then gives each arm the number of steps it makes in M minutes at that measured
+speed (`steps = M * 60 * images_per_second / batch`), so the comparison does not depend on who else
+used the CPU while each arm trained. (`--minutes M` trains for M minutes of wall time instead: fair
+only on an otherwise idle machine.) Arms run at once, one thread each; --sequential runs them one
+after the other in one cpujob slot. `evaluate` samples 1000 images from each (DDIM 20, s = 3) and
+grades them with the project's classifier.
 """
 
 import argparse
@@ -37,17 +37,25 @@ ARMS = {  # name -> (what it is, extra `train` flags)
 }
 
 
-def train_command(arm: str, minutes: float, runs: Path) -> list[str]:
-    return [sys.executable, "-m", "diffusion_lab", "train", "--dataset", "mnist", *ARMS[arm][1],
-            "--minutes", f"{minutes:g}", "--threads", "1", "--seed", "0", "--out", str(runs / f"{arm}.safetensors")]
+def train_command(arm: str, budget: list[str], runs: Path) -> list[str]:
+    return [sys.executable, "-m", "diffusion_lab", "train", "--dataset", "mnist", *ARMS[arm][1], *budget,
+            "--threads", "1", "--seed", "0", "--out", str(runs / f"{arm}.safetensors")]
+
+
+def budget_steps(minutes: float) -> dict[str, int]:
+    """Steps each arm makes in `minutes` at the training speed `speed` measured (batch 64)."""
+    speed = {r["arm"]: r["train_images_per_second"] for r in json.loads((RESULTS / "latent_speed.json").read_text())}
+    return {arm: round(minutes * 60 * ips / 64) for arm, ips in speed.items()}
 
 
 def train(args) -> None:
     args.runs.mkdir(parents=True, exist_ok=True)
     procs = {}
+    steps = budget_steps(args.budget_minutes) if args.budget_minutes else {}
     for arm in args.arms:
         log = open(args.runs / f"{arm}.log", "w")
-        procs[arm] = subprocess.Popen(train_command(arm, args.minutes, args.runs), cwd=ROOT, stdout=log,
+        budget = ["--steps", str(steps[arm])] if steps else ["--minutes", f"{args.minutes:g}"]
+        procs[arm] = subprocess.Popen(train_command(arm, budget, args.runs), cwd=ROOT, stdout=log,
                                       stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
         if args.sequential:  # one slot: one arm at a time, each with the core to itself
             procs[arm].wait()
@@ -62,6 +70,7 @@ def evaluate(args) -> None:
     from diffusion_lab.evaluate import evaluate_checkpoint
 
     rows = [autoencoder_row()]
+    speed = {r["arm"]: r["train_images_per_second"] for r in json.loads((RESULTS / "latent_speed.json").read_text())}
     for arm in args.arms:
         path = args.runs / f"{arm}.safetensors"
         if arm in SHIPPED and (ROOT / "data" / "checkpoints" / f"{SHIPPED[arm]}.safetensors").exists():
@@ -75,7 +84,8 @@ def evaluate(args) -> None:
                    "training_steps": t["steps_done"],
                    "training_seconds": t["seconds"],
                    "training_images_per_second": round(t["steps_done"] * t["batch_size"] / t["seconds"], 1),
-                   "train_command": " ".join(["python", *train_command(arm, t["minutes"], args.runs)[1:]]),
+                   "budget": f"{t['steps']} steps = {t['steps'] * 64 / speed[arm] / 60:.1f} minutes of one core at "
+                   "the measured speed" if t["steps"] else f"{t['minutes']:g} minutes of wall time",
                    "command": cmd}
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -152,55 +162,44 @@ def autoencoder_row() -> dict:
 
 
 def speed(args) -> None:
-    """Training images/s and sampling images/s (DDIM 20, s = 3; latents decoded) per arm, untrained
-    weights (speed does not depend on them), best of `repeats` interleaved rounds."""
+    """Training images/s (train() itself for 60 steps: EMA, prompts and all; latents encoded beforehand, as
+    in a real run) and sampling images/s (50 images, DDIM 20, s = 3, latents decoded) per arm, best of
+    `repeats` interleaved rounds. The trained weights do not matter for speed."""
     from diffusion_lab.autoencoder import load_autoencoder
     from diffusion_lab.checkpoints import atomic_write
-    from diffusion_lab.data import dataset_info
-    from diffusion_lab.models import build_model, count_parameters
+    from diffusion_lab.data import load_data
+    from diffusion_lab.models import count_parameters
     from diffusion_lab.samplers import sample
     from diffusion_lab.schedules import make_schedule
-    from diffusion_lab.settings import autocast_dtype
     from diffusion_lab.text import Tokenizer, class_prompts, vocabulary
-    from diffusion_lab.training import TrainConfig
+    from diffusion_lab.training import TrainConfig, train
 
     torch.set_num_threads(args.threads)
-    info, ae = dataset_info("mnist"), load_autoencoder(ROOT / AE)
-    latent = dict(base_channels=48, channel_mults=(1,), num_res_blocks=2)
-    cfgs = {"pixel": TrainConfig(), "latent": TrainConfig(**latent, autoencoder=AE),
-            "latent_text": TrainConfig(**latent, autoencoder=AE, text=True)}
-    shapes = {"pixel": (1, 28, 28), "latent": (4, 7, 7), "latent_text": (4, 7, 7)}
-    tok = Tokenizer(vocabulary("mnist"))
-    sched, amp = make_schedule("linear", 1000), autocast_dtype(torch.device("cpu"))
+    ae, data = load_autoencoder(ROOT / AE), load_data("mnist", "train", limit=2000, verbose=False)
+    latent = dict(base_channels=48, channel_mults=(1,), num_res_blocks=2, autoencoder=str(ROOT / AE))
+    cfgs = {"pixel": TrainConfig(), "latent": TrainConfig(**latent), "latent_text": TrainConfig(**latent, text=True)}
+    tok, schedule = Tokenizer(vocabulary("mnist")), make_schedule("linear", 1000)
     best = {arm: {"train": 0.0, "sample": 0.0} for arm in cfgs}
-    models = {arm: build_model("unet", **cfg.model_kwargs(info, shapes[arm])) for arm, cfg in cfgs.items()}
+    params = {}
     for _ in range(args.repeats):
-        for arm, model in models.items():
-            y = torch.arange(64) % 10
-            y = class_prompts(y, "mnist", tok) if cfgs[arm].text else y
-            x, t = torch.randn(64, *shapes[arm]), torch.randint(1000, (64,))
-            opt = torch.optim.AdamW(model.parameters())
-            for i in range(4):
-                start = time.perf_counter()
-                with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
-                    loss = (model(x, t, y).float() - x).pow(2).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                if i:  # the first step warms up
-                    best[arm]["train"] = max(best[arm]["train"], 64 / (time.perf_counter() - start))
+        for arm, cfg in cfgs.items():
+            cfg.steps, cfg.warmup = 60, 10
+            r = train(cfg, data=data, progress=False)
+            best[arm]["train"] = max(best[arm]["train"], r.images_per_second)
+            params[arm] = count_parameters(r.model)
+            y = torch.arange(50) % 10
+            y = class_prompts(y, "mnist", tok) if cfg.text else y
             start = time.perf_counter()
-            with torch.no_grad(), torch.autocast("cpu", dtype=amp, enabled=amp is not None):
-                z = sample(model.eval(), sched, 50, y=y[:50], guidance=3.0, steps=20, progress=False)
-                if arm != "pixel":
-                    ae.decode(z.float())
+            x = sample(r.model, schedule, 50, y=y, guidance=3.0, steps=20, progress=False)
+            if arm != "pixel":
+                with torch.no_grad():
+                    ae.decode(x)
             best[arm]["sample"] = max(best[arm]["sample"], 50 / (time.perf_counter() - start))
-            model.train()
-    rows = [{"arm": arm, "what": ARMS[arm][0], "parameters": count_parameters(models[arm]),
+    rows = [{"arm": arm, "what": ARMS[arm][0], "parameters": params[arm],
              "train_images_per_second": round(b["train"], 1), "sample_images_per_second": round(b["sample"], 1),
              "train_ratio_to_pixel": round(b["train"] / best["pixel"]["train"], 2),
              "sample_ratio_to_pixel": round(b["sample"] / best["pixel"]["sample"], 2),
-             "threads": args.threads, "bf16_autocast": amp is not None,
+             "threads": args.threads, "repeats": args.repeats,
              "command": f"python scripts/latent_compare.py speed --threads {args.threads}"} for arm, b in best.items()]
     for r in rows:
         print(json.dumps(r))
@@ -216,15 +215,14 @@ def report(args) -> None:
     ae = next(r for r in rows if r["arm"] == "autoencoder")
     attrs = next((r for r in rows if r["arm"] == "latent_text attributes"), None)
     arms = [r for r in rows if "fd" in r]
-    minutes = {round(r["training_seconds"] / 60) for r in arms}
-    out = [f"**Same wall-clock budget** ({', '.join(map(str, sorted(minutes)))} minutes each, all arms at once, one "
-           "thread each: `python scripts/latent_compare.py train`; graded on 1000 guided samples, DDIM 20, s = 3: "
-           "`python scripts/latent_compare.py evaluate`):", "",
-           "| arm | training steps | images/s while training | FD (floor) | class accuracy | sampling 1000 | command |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["**Same budget** (" + arms[0]["budget"].split(" = ")[-1] + ": `python scripts/latent_compare.py "
+           "train --budget-minutes 10`; graded on 1000 guided samples, DDIM 20, s = 3: `python "
+           "scripts/latent_compare.py evaluate`; sampling time of 1000 on one shared thread):", "",
+           "| arm | training steps | FD (floor) | class accuracy | sampling 1000 | command |",
+           "|---|---|---|---|---|---|"]
     for r in arms:
         out.append(f"| {r['what']}{', x_0 clipped' if r['clip_x0'] else ''} | {r['training_steps']} | "
-                   f"{r['training_images_per_second']} | {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | "
+                   f"{r['fd']:.1f} ({r['fd_real_floor']:.1f}) | "
                    f"{r['class_accuracy']:.1%} | {r['sample_seconds']:.0f} s | `{r['command']}` |")
     out += ["", f"The autoencoder alone (`{AE}`, `python scripts/latent_compare.py evaluate`): reconstructions "
             f"of the 10,000 MNIST test images have MSE {ae['mse']} (PSNR {ae['psnr_db']} dB); the classifier "
@@ -256,7 +254,8 @@ if __name__ == "__main__":
     p.add_argument("part", choices=["train", "evaluate", "speed", "report"])
     p.add_argument("--runs", type=Path, default=Path("runs/latent"))
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    p.add_argument("--minutes", type=float, default=10.0)
+    p.add_argument("--minutes", type=float, default=10.0, help="train: wall-clock minutes per arm")
+    p.add_argument("--budget-minutes", type=float, help="train/evaluate: steps = these minutes at the measured speed")
     p.add_argument("--num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one cpujob slot)")
