@@ -220,13 +220,14 @@ plt.show()
 # of chapter 04 (its measured recipe), a latent U-Net with class labels (this notebook's model) and a
 # latent U-Net with prompts (chapter 11). The budget is fair on a shared machine: the script first times
 # a training step of each, interleaved in one process, then gives each arm the number of steps it makes
-# in 10 minutes at that speed, one thread. Each model was then graded on 1000 guided samples by the
+# in the same number of minutes at that speed, one thread. Each model was then graded on 1000 guided samples by the
 # project's classifier. The numbers are read from the result files the script wrote, not typed here.
 
 # %%
 rows = json.loads((PRETRAINED_DIR.parent / "results" / "latent.json").read_text())
 speed = {r["arm"]: r for r in json.loads((PRETRAINED_DIR.parent / "results" / "latent_speed.json").read_text())}
-print(f"{'arm':<14}{'steps in 10 min':>16}{'sample s/1000':>15}{'FD (floor)':>16}{'accuracy':>10}")
+print(rows[1]["budget"].split(" = ")[-1])
+print(f"{'arm':<14}{'steps':>16}{'sample s/1000':>15}{'FD (floor)':>16}{'accuracy':>10}")
 for r in rows:
     if "fd" not in r:
         continue

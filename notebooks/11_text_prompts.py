@@ -279,7 +279,7 @@ box = prompt_box(draw_prompt, "a thin slanted seven", width=7.0)
 # ## Measured: prompts against labels, same budget
 #
 # `scripts/latent_compare.py` trained this text model and chapter 10's class-label latent model on the
-# same budget (the steps each makes in 10 minutes of one CPU core, at its measured speed), and graded
+# same budget (the steps each makes in the same minutes of one CPU core, at its measured speed), and graded
 # 1000 guided samples of each (the text model asked with each class's canonical prompt, "a seven").
 # Read from the results file:
 

@@ -90,7 +90,7 @@ def evaluate(args) -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     if "latent_text" in args.arms:
-        rows.append(attribute_row(ROOT / "data" / "checkpoints" / "mnist_text.safetensors", per_class=args.num // 10))
+        rows.append(attribute_row(ROOT / "data" / "checkpoints" / "mnist_text.safetensors", per_class=20))
     text = json.dumps(rows, indent=1) + "\n"
     atomic_write(RESULTS / "latent.json", lambda tmp: Path(tmp).write_text(text))
 
