@@ -5,8 +5,8 @@
                             image shape, classes, training steps and seed, and the weights' sha256
     mnist_cfg.train.safetensors  (optional) raw weights + optimizer state, for resuming training
 
-The checkpoints the course ships live in data/checkpoints (model cards in its README):
-`load_pretrained("mnist_cfg")` loads one by name.
+The checkpoints the course ships live in data/checkpoints (model cards in its README; an installed
+package carries them, see settings.shipped_data): `load_pretrained("mnist_cfg")` loads one by name.
 
 Every file is written to a temporary name and renamed into place, so an interrupted save never
 leaves a half-written checkpoint.
@@ -26,6 +26,7 @@ from torch import nn
 
 from .models import MODELS, EpsFromV, build_model
 from .schedules import make_schedule
+from .settings import missing_shipped_data, shipped_data
 
 FORMAT = "diffusion-lab-checkpoint-1"
 
@@ -166,14 +167,16 @@ def load_train_state(path) -> dict:
 
 # --------------------------------------------------------------------------- shipped checkpoints
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+PRETRAINED_DIR = shipped_data("checkpoints")
 
 
 def pretrained_path(name: str) -> Path:
     """Path of a shipped checkpoint by name, e.g. "mnist_cfg" -> data/checkpoints/mnist_cfg.safetensors."""
+    if not PRETRAINED_DIR.is_dir():
+        raise CheckpointError(f"no shipped checkpoints: {missing_shipped_data(PRETRAINED_DIR)}")
     weights, _ = checkpoint_paths(PRETRAINED_DIR / name)
     if not weights.exists():
-        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors") if ".train" not in p.name)
+        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.json") if not p.stem.startswith("classifier_"))
         raise CheckpointError(
             f"no shipped checkpoint {name!r} in {PRETRAINED_DIR}; available: {', '.join(have) or 'none'}. "
             "Train one with `python -m diffusion_lab train` (see data/checkpoints/README.md)."
