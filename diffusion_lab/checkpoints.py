@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import MODELS, EpsFromV, build_model
+from .models import MODELS, EpsFromV, build_model, model_record
 from .schedules import make_schedule
 from .settings import missing_shipped_data, shipped_data
 
@@ -63,12 +63,15 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | None = None) -> Path:
-    """Write weights (safetensors) and config (JSON). `config` must hold "model" (name and kwargs)
-    and "schedule" (name and T); anything else (dataset, training info) is stored as given."""
+    """Write weights (safetensors) and config (JSON). The config's "model" entry (name and the
+    arguments the model was built with) comes from the model itself (models.model_record); `config`
+    must hold "schedule" (name and T), and anything else (dataset, training info) is stored as given."""
     weights, cfg_path = checkpoint_paths(path)
-    for key in ("model", "schedule"):
-        if key not in config:
-            raise ValueError(f"checkpoint config needs a {key!r} entry.")
+    if "schedule" not in config:
+        raise ValueError("checkpoint config needs a 'schedule' entry ({'name': ..., 'T': ...}).")
+    if "model" in config:
+        raise ValueError("leave 'model' out of the checkpoint config: it is read from the model itself.")
+    config = {"model": model_record(model), **config}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     if train_state is not None:

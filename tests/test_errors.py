@@ -107,8 +107,7 @@ def test_no_data_offline(tmp_path, monkeypatch):
 
 def _save_small(tmp_path, name="ck", **kw):
     m = build_model("unet", image_size=8, base_channels=8, channel_mults=[1, 2], **kw)
-    cfg = {"model": m.build_config, "schedule": {"name": "linear", "T": 10}}
-    return m, save_checkpoint(tmp_path / name, m, cfg)
+    return m, save_checkpoint(tmp_path / name, m, {"schedule": {"name": "linear", "T": 10}})
 
 
 def test_damaged_checkpoint(tmp_path):
