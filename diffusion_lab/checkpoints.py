@@ -36,10 +36,14 @@ class CheckpointError(ValueError):
 
 
 def checkpoint_paths(path) -> tuple[Path, Path]:
-    """(weights, config) for 'name', 'name.safetensors' or 'name.json'."""
+    """(weights, config) for 'name', 'name.safetensors' or 'name.json'; any other suffix is an error
+    (it would be silently replaced: 'run.txt' would become 'run.safetensors')."""
     path = Path(path)
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
+    elif path.suffix:
+        raise CheckpointError(f"a checkpoint path ends in .safetensors (or has no suffix), got {path.name!r}; "
+                              f"use {path.with_suffix('.safetensors').name!r}.")
     return path.with_suffix(".safetensors"), path.with_suffix(".json")
 
 
