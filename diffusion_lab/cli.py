@@ -132,7 +132,7 @@ def train_command(settings: dict) -> str:
             skip = f.name not in always and value == getattr(defaults, f.name)
         if skip or value is None:
             continue
-        flag = _flags(f)[-1] if f.name != "T" else "-T"
+        flag = _flags(f)[0]
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):

@@ -49,11 +49,12 @@ def graph() -> dict[str, dict]:
     for path in sorted(PACKAGE.rglob("*.py")):
         internal, external = set(), set()
         for name, lazy in imports(path):
-            tag = f"{name} (lazy)" if lazy else name
-            if name.startswith("diffusion_lab"):
-                internal.add(tag.removeprefix("diffusion_lab."))
-            elif name.split(".")[0] not in ("__future__",) and name.split(".")[0] not in sys.stdlib_module_names:
-                external.add(tag.split(".")[0] + (" (lazy)" if lazy else ""))
+            mark = " (lazy)" if lazy else ""
+            top = name.split(".")[0]
+            if top == "diffusion_lab":
+                internal.add(name.removeprefix("diffusion_lab.") + mark)
+            elif top != "__future__" and top not in sys.stdlib_module_names:
+                external.add(top + mark)
         out[module_name(path)] = {"lines": len(path.read_text().splitlines()), "internal": sorted(internal),
                                   "external": sorted(external)}
     return out
