@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .layers import group_norm
+from .layers import group_norm, register_to_config
 from .unet import GROUPS, ResBlock
 
 
@@ -35,6 +35,7 @@ class Autoencoder(nn.Module):
     """E: (B, C, 28, 28) -> (B, latent_channels, 7, 7) and D: back. Two stride-2 convolutions down,
     two nearest-neighbour upsamplings up, a residual block (our U-Net's, without t) at every size."""
 
+    @register_to_config
     def __init__(self, image_size: int = 28, in_channels: int = 1, latent_channels: int = 4,
                  base_channels: int = 16):
         super().__init__()
@@ -153,9 +154,12 @@ class AutoencoderConfig:
     data_limit: int | None = None
 
     def validate(self) -> None:
-        from .training import check_budget  # (training imports the models, which import this module)
-
-        check_budget(self.steps, self.minutes)
+        if self.steps is None and self.minutes is None:
+            raise ValueError("give a training budget: steps and/or minutes.")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}.")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be > 0, got {self.minutes}.")
         if self.kl_weight < 0:
             raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight}.")
         if self.latent_channels < 1 or self.base_channels < 1:
@@ -214,7 +218,7 @@ def train_autoencoder(cfg: AutoencoderConfig, out=None, data=None, device=None, 
               "latent_scale": round(scale, 5),
               "test_reconstruction": test}
     if out is not None:
-        config = {"model": ae.build_config, "dataset": info.name,
+        config = {"dataset": info.name,
                   "image_shape": [info.channels, info.size, info.size],
                   "latent_shape": [cfg.latent_channels, ae.latent_size, ae.latent_size],
                   "training": {**asdict(cfg), **result}}

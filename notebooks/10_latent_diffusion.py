@@ -45,26 +45,24 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
-import json
 import time
 
 import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.autoencoder import autoencoder_of, load_autoencoder
-from diffusion_lab.checkpoints import PRETRAINED_DIR
+from diffusion_lab.autoencoder import autoencoder_of
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import latent_as_image, show_images, show_strip
 from diffusion_lab.course.widgets import frame_scrubber
 from diffusion_lab.models import count_parameters
+from diffusion_lab.results import load_results
 
 torch.manual_seed(0)
 device = dl.pick_device()
-ae = load_autoencoder("mnist_ae", device=device)
+ae, _, ae_config = dl.load_pretrained("mnist_ae", device=device)  # an autoencoder has no noise schedule
 model, sched, config = dl.load_pretrained("mnist_latent", device=device)
 assert autoencoder_of(dl.pretrained_path("mnist_latent"), config) is not None  # and it is this autoencoder
-ae_config = json.loads((PRETRAINED_DIR / "mnist_ae.json").read_text())
 print(f"device: {device}; fast mode: {dl.fast_mode()}")
 print(f"autoencoder: {count_parameters(ae):,} parameters; latent diffusion U-Net: {count_parameters(model):,} "
       f"parameters, denoising {model.in_channels}x{model.image_size}x{model.image_size} latents")
@@ -224,8 +222,8 @@ plt.show()
 # project's classifier. The numbers are read from the result files the script wrote, not typed here.
 
 # %%
-rows = json.loads((PRETRAINED_DIR.parent / "results" / "latent.json").read_text())
-speed = {r["arm"]: r for r in json.loads((PRETRAINED_DIR.parent / "results" / "latent_speed.json").read_text())}
+rows = load_results("latent")  # written by scripts/latent_compare.py
+speed = {r["arm"]: r for r in load_results("latent_speed")}
 print(rows[1]["budget"].split(" = ")[-1])
 print(f"{'arm':<14}{'steps':>16}{'sample s/1000':>15}{'FD (floor)':>16}{'accuracy':>10}")
 for r in rows:

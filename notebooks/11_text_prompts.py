@@ -47,7 +47,6 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
-import json
 import time
 
 import matplotlib.pyplot as plt
@@ -57,11 +56,11 @@ import torch.nn.functional as F
 import diffusion_lab as dl
 from diffusion_lab import text
 from diffusion_lab.autoencoder import autoencoder_of
-from diffusion_lab.checkpoints import PRETRAINED_DIR
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, show_strip, table_figure, to_display
 from diffusion_lab.course.widgets import prompt_box
 from diffusion_lab.models import count_parameters
+from diffusion_lab.results import load_results
 from diffusion_lab.unet import cross_attention_maps
 
 torch.manual_seed(0)
@@ -284,8 +283,7 @@ box = prompt_box(draw_prompt, "a thin slanted seven", width=7.0)
 # Read from the results file:
 
 # %%
-rows = {r["arm"]: r for r in json.loads((PRETRAINED_DIR.parent / "results" / "latent.json").read_text())
-        if "fd" in r and not r["clip_x0"]}
+rows = {r["arm"]: r for r in load_results("latent") if "fd" in r and not r["clip_x0"]}
 for arm in ("latent", "latent_text"):
     r = rows[arm]
     print(f"{r['what']:<30} {r['training_steps']:>5} steps: class recognised {100 * r['class_accuracy']:.1f}%, "

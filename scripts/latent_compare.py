@@ -25,8 +25,9 @@ from pathlib import Path
 
 import torch
 
+from diffusion_lab.results import load_results, save_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "data" / "results"
 AE = "data/checkpoints/mnist_ae.safetensors"
 LATENT_UNET = ["--base-channels", "48", "--channel-mults", "1", "--num-res-blocks", "2"]
 SHIPPED = {"latent": "mnist_latent", "latent_text": "mnist_text"}  # arms shipped in data/checkpoints (copies)
@@ -44,7 +45,7 @@ def train_command(arm: str, budget: list[str], runs: Path) -> list[str]:
 
 def budget_steps(minutes: float) -> dict[str, int]:
     """Steps each arm makes in `minutes` at the training speed `speed` measured (batch 64)."""
-    speed = {r["arm"]: r["train_images_per_second"] for r in json.loads((RESULTS / "latent_speed.json").read_text())}
+    speed = {r["arm"]: r["train_images_per_second"] for r in load_results("latent_speed")}
     return {arm: round(minutes * 60 * ips / 64) for arm, ips in speed.items()}
 
 
@@ -66,11 +67,11 @@ def train(args) -> None:
 
 
 def evaluate(args) -> None:
-    from diffusion_lab.checkpoints import atomic_write, read_config
+    from diffusion_lab.checkpoints import read_config
     from diffusion_lab.evaluate import evaluate_checkpoint
 
     rows = [autoencoder_row()]
-    speed = {r["arm"]: r["train_images_per_second"] for r in json.loads((RESULTS / "latent_speed.json").read_text())}
+    speed = {r["arm"]: r["train_images_per_second"] for r in load_results("latent_speed")}
     for arm in args.arms:
         path = args.runs / f"{arm}.safetensors"
         if arm in SHIPPED and (ROOT / "data" / "checkpoints" / f"{SHIPPED[arm]}.safetensors").exists():
@@ -91,8 +92,7 @@ def evaluate(args) -> None:
             rows.append(row)
     if "latent_text" in args.arms:
         rows.append(attribute_row(ROOT / "data" / "checkpoints" / "mnist_text.safetensors", per_class=20))
-    text = json.dumps(rows, indent=1) + "\n"
-    atomic_write(RESULTS / "latent.json", lambda tmp: Path(tmp).write_text(text))
+    save_results("latent", rows)
 
 
 @torch.no_grad()
@@ -166,7 +166,6 @@ def speed(args) -> None:
     in a real run) and sampling images/s (50 images, DDIM 20, s = 3, latents decoded) per arm, best of
     `repeats` interleaved rounds. The trained weights do not matter for speed."""
     from diffusion_lab.autoencoder import load_autoencoder
-    from diffusion_lab.checkpoints import atomic_write
     from diffusion_lab.data import load_data
     from diffusion_lab.models import count_parameters
     from diffusion_lab.samplers import sample
@@ -203,15 +202,14 @@ def speed(args) -> None:
              "command": f"python scripts/latent_compare.py speed --threads {args.threads}"} for arm, b in best.items()]
     for r in rows:
         print(json.dumps(r))
-    text = json.dumps(rows, indent=1) + "\n"
-    atomic_write(RESULTS / "latent_speed.json", lambda tmp: Path(tmp).write_text(text))
+    save_results("latent_speed", rows)
 
 
 def report(args) -> None:
     """Write the README's latent-diffusion tables (between <!-- latent:start --> and <!-- latent:end -->)
     from data/results/latent.json and latent_speed.json."""
-    rows = json.loads((RESULTS / "latent.json").read_text())
-    speed = json.loads((RESULTS / "latent_speed.json").read_text())
+    rows = load_results("latent")
+    speed = load_results("latent_speed")
     ae = next(r for r in rows if r["arm"] == "autoencoder")
     attrs = next((r for r in rows if r["arm"] == "latent_text attributes"), None)
     arms = [r for r in rows if "fd" in r]
