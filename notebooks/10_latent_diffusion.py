@@ -246,17 +246,16 @@ for arm, r in speed.items():
 # %% [markdown]
 # How to read it:
 #
-# - **Speed.** A latent step denoises 196 numbers instead of 784, so each of its convolutions has
-#   16x fewer positions to cover. We spent part of that saving on width (48 channels against the
-#   pixel model's 16 at full resolution) and still train several times more images per second, and
-#   sample faster even with the decoder call at the end.
+# - **Speed.** A latent step denoises 196 numbers instead of 784, so each convolution has 16x fewer
+#   positions to cover. The latent U-Net spends part of that saving on width (48 channels against the
+#   pixel model's 16 at full resolution); the speed rows say what is left of it, for training and for
+#   sampling with the decoder call included.
 # - **Quality at the same minutes.** More training steps in the same time is the whole argument of
 #   latent diffusion. But a latent model can only draw what the decoder can draw: the autoencoder's own
-#   FD and accuracy above are a floor it cannot beat. At MNIST scale the pixel model is already cheap,
-#   so the gap is small; at 512x512 (Stable Diffusion's f = 8 takes 786,432 numbers down to 16,384) it is
-#   the difference between possible and impossible.
+#   FD and accuracy above are a floor it cannot beat. Compare the quality rows with that floor.
 # - The autoencoder's training time (see its model card) is paid once and shared by every latent model,
-#   as Stable Diffusion's autoencoder is.
+#   as Stable Diffusion's autoencoder is. At 512x512 (Stable Diffusion's f = 8 takes 786,432 numbers down
+#   to 16,384) the saving is what makes training possible at all.
 
 # %% [markdown]
 # ## What to try next

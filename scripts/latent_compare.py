@@ -2,6 +2,7 @@
 
     python scripts/latent_compare.py speed                                  # data/results/latent_speed.json
     python scripts/latent_compare.py train --budget-minutes 10 --runs runs/latent   # the arms
+    python scripts/latent_compare.py ship --runs runs/latent       # -> data/checkpoints/mnist_latent, mnist_text
     python scripts/latent_compare.py evaluate --runs runs/latent            # data/results/latent.json
     python scripts/latent_compare.py report                                 # the README's tables
 
@@ -18,6 +19,7 @@ grades them with the project's classifier.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -205,6 +207,18 @@ def speed(args) -> None:
     save_results("latent_speed", rows)
 
 
+def ship(args) -> None:
+    """Copy the latent arms to data/checkpoints (SHIPPED names), their JSON pointing at the shipped
+    autoencoder beside them (the sha256 it records is checked on every load)."""
+    ck = ROOT / "data" / "checkpoints"
+    for arm, name in SHIPPED.items():
+        config = json.loads((args.runs / f"{arm}.json").read_text())
+        config["latent"]["autoencoder"] = Path(AE).name
+        shutil.copyfile(args.runs / f"{arm}.safetensors", ck / f"{name}.safetensors")
+        (ck / f"{name}.json").write_text(json.dumps(config, indent=2) + "\n")
+        print(f"{arm} -> data/checkpoints/{name} ({config['training']['steps_done']} steps)")
+
+
 def report(args) -> None:
     """Write the README's latent-diffusion tables (between <!-- latent:start --> and <!-- latent:end -->)
     from data/results/latent.json and latent_speed.json."""
@@ -249,7 +263,7 @@ def report(args) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=["train", "evaluate", "speed", "report"])
+    p.add_argument("part", choices=["speed", "train", "ship", "evaluate", "report"])
     p.add_argument("--runs", type=Path, default=Path("runs/latent"))
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--minutes", type=float, default=10.0, help="train: wall-clock minutes per arm")
@@ -259,4 +273,4 @@ if __name__ == "__main__":
     p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one cpujob slot)")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
-    {"train": train, "evaluate": evaluate, "speed": speed, "report": report}[a.part](a)
+    {"speed": speed, "train": train, "ship": ship, "evaluate": evaluate, "report": report}[a.part](a)
