@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoints import (
     load_checkpoint,
@@ -32,7 +31,7 @@ from .data import ImageData, load_data
 from .forward import q_sample, v_target
 from .models import EpsFromV, build_model
 from .schedules import make_schedule
-from .settings import autocast_dtype, pick_device
+from .settings import autocast_dtype, pick_device, progress_bar
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
 MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
@@ -193,7 +192,7 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
     t0 = time.perf_counter()
     step = start
-    bar = tqdm(total=total, initial=start, desc="train", disable=not progress, leave=False)
+    bar = progress_bar(total=total, initial=start, desc="train", disable=not progress, leave=False)
     model.train()
     while True:
         elapsed = time.perf_counter() - t0
