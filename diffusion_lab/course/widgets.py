@@ -31,6 +31,7 @@ import PIL.Image
 import torch
 from IPython.display import display
 from matplotlib.animation import FuncAnimation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .plots import label_only, show_images, show_strip, table_figure
@@ -56,10 +57,14 @@ def _figure(panels: int, width: float, dpi: int) -> tuple[Figure, list]:
 
 
 def _canvas(draw_into, panels: int, width: float, dpi: int):
-    """One figure kept for all redraws, and the function that redraws it with `draw_into(axes)`.
+    """One figure kept for all redraws; returns (figure, redraw, png): `redraw()` draws it again with
+    `draw_into(axes)`, `png()` renders it to PNG bytes.
 
-    The layout is fitted once, on the first drawing, and kept (a fit per frame would double the cost)."""
+    The frame (what is cropped, like Jupyter's inline figures, so that no title is cut) is fitted
+    once, on the first drawing, and kept: every image has the same size, and a redraw costs one render.
+    """
     fig, axes = _figure(panels, width, dpi)
+    FigureCanvasAgg(fig)
 
     def redraw():
         for ax in axes:
@@ -73,20 +78,21 @@ def _canvas(draw_into, panels: int, width: float, dpi: int):
 
     redraw()
     fig.tight_layout()
-    return fig, redraw
+    frame = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.05)
 
+    def png() -> bytes:
+        """8-bit grey PNG when every pixel is grey (a third of RGBA's size), else RGB."""
+        buf = io.BytesIO()
+        Figure.savefig(fig, buf, format="png", dpi=fig.dpi, bbox_inches=frame)
+        img = PIL.Image.open(buf).convert("RGB")
+        rgb = np.asarray(img)
+        if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            img = img.convert("L")
+        out = io.BytesIO()
+        img.save(out, format="png", optimize=True)
+        return out.getvalue()
 
-def _png(fig: Figure) -> bytes:
-    """The figure as PNG bytes: 8-bit grey when every pixel is grey (a third of RGBA's size), else RGB."""
-    buf = io.BytesIO()
-    Figure.savefig(fig, buf, format="png", dpi=fig.dpi)
-    img = PIL.Image.open(buf).convert("RGB")
-    rgb = np.asarray(img)
-    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-        img = img.convert("L")
-    out = io.BytesIO()
-    img.save(out, format="png", optimize=True)
-    return out.getvalue()
+    return fig, redraw, png
 
 
 def _player_html(control, values, draw_into, panels: int, width: float) -> str:
@@ -97,9 +103,9 @@ def _player_html(control, values, draw_into, panels: int, width: float) -> str:
     n = len(values)
     picks = sorted({round(i * (n - 1) / max(1, PLAYER_FRAMES - 1)) for i in range(min(n, PLAYER_FRAMES))})
     control.value = values[picks[0]]
-    fig, redraw = _canvas(draw_into, panels, width, PLAYER_DPI)
-    # The player stores each frame as the PNG fig.savefig writes; write ours (grey, optimised) instead.
-    fig.savefig = lambda f, **kwargs: f.write(_png(fig))
+    fig, redraw, png = _canvas(draw_into, panels, width, PLAYER_DPI)
+    # The player stores each frame as the PNG fig.savefig writes; write ours (cropped, grey) instead.
+    fig.savefig = lambda f, **kwargs: f.write(png())
 
     def frame(k):
         control.value = values[picks[k]]
@@ -124,14 +130,14 @@ def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=Non
         those values of that control. Without it the fallback is a line of text (NO_KERNEL_HTML).
     """
     html = _player_html(*player, draw_into, panels, width) if player is not None else NO_KERNEL_HTML
-    fig, redraw = _canvas(draw_into, panels, width, VIEWER_DPI)
+    _, redraw, png = _canvas(draw_into, panels, width, VIEWER_DPI)
     cache = {}
 
     def render() -> bytes:
         key = tuple(c.value for c in controls)
         if key not in cache:
             redraw()
-            cache[key] = _png(fig)
+            cache[key] = png()
         return cache[key]
 
     image = W.Image(value=render(), format="png")
