@@ -3,9 +3,9 @@ then check it. `make site` runs it; the pages land in build/site/_build/html (in
 
     python scripts/build_site.py [--check-only]
 
-1. Assemble build/site/src: site/ (configuration, home and results pages), every notebooks/*.ipynb (the
-   student edition: what learners open), notebooks/CONVENTIONS.md, README.md (the results pages
-   include its marked sections) and docs/ (its figures).
+1. Assemble build/site/src: site/ (configuration, home and results pages), every notebooks/NN_*.ipynb
+   (the student edition: what learners open; the Colab install cell folded away), CONVENTIONS.md,
+   README.md (the results pages include its marked sections) and docs/ (its figures).
 2. Write the table of contents from the notebooks found (new chapters need no edit here), put the
    repository's address from pyproject.toml into the configuration (Colab launch buttons), and copy
    MathJax from the jupyter-server-mathjax package so equations render without the network.
@@ -24,11 +24,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
+import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from diffusion_lab.course.colab import repository_url  # noqa: E402
+from diffusion_lab.course.colab import MARKER, repository_url  # noqa: E402
 
 OUT = ROOT / "build" / "site"
 SRC = OUT / "src"
@@ -45,8 +46,12 @@ def assemble() -> None:
         shutil.rmtree(SRC)
     shutil.copytree(ROOT / "site", SRC)
     (SRC / "notebooks").mkdir()
-    for nb in chapters():
-        shutil.copy2(nb, SRC / "notebooks" / nb.name)
+    for path in chapters():  # the Colab install cell folded away ("hide-input"): it only matters in Colab
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and MARKER in cell.source:
+                cell.metadata.setdefault("tags", []).append("hide-input")
+        nbformat.write(nb, SRC / "notebooks" / path.name)
     shutil.copy2(ROOT / "notebooks" / "CONVENTIONS.md", SRC / "notebooks" / "CONVENTIONS.md")
     shutil.copy2(ROOT / "README.md", SRC / "README.md")
     shutil.copytree(ROOT / "docs", SRC / "docs")
@@ -61,9 +66,8 @@ def assemble() -> None:
 
     import jupyter_server_mathjax
 
-    static = SRC / "_static"
-    static.mkdir(exist_ok=True)
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", static / "mathjax")
+    # html_extra_path, not _static: Jupyter Book adds a <script> for every .js file under _static.
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", SRC / "_extra" / "mathjax")
 
 
 def build() -> None:
@@ -98,6 +102,8 @@ def check() -> list[str]:
     problems = []
     pages = {}
     for page in HTML.rglob("*.html"):
+        if page.relative_to(HTML).parts[0] in ("_static", "_sources", "mathjax"):
+            continue  # the theme's templates, the page sources and MathJax's files, not pages
         parser = _Links()
         parser.feed(page.read_text(errors="replace"))
         pages[page] = parser

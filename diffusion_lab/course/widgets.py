@@ -38,7 +38,7 @@ from .plots import label_only, show_images, show_strip, table_figure
 
 VIEWER_DPI = 80  # the live widget's image
 PLAYER_DPI = 50  # the kernel-free player: every frame is a PNG stored in the notebook, so keep them small
-PLAYER_FRAMES = 16  # at most, evenly spaced over the slider (first and last included)
+PLAYER_FRAMES = 12  # at most, evenly spaced over the slider (first and last included)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # the MIME type of a widget view (ipywidgets 7 and 8)
 NO_KERNEL_HTML = ("<p><em>An interactive viewer stands here: it needs a running Python kernel (Jupyter, "
                   "VS Code or Colab). The figure above shows what it shows.</em></p>")

@@ -103,15 +103,16 @@ def changed_fraction(a: bytes, b: bytes) -> float:
 
 
 def wait_for_new_image(img, before: bytes, timeout: float = 20) -> tuple[bytes, float]:
-    """Screenshots of the widget's image until it differs from `before` (or the timeout)."""
-    deadline, now = time.time() + timeout, before
+    """Screenshots of the widget's image until it differs from `before` and holds still (two equal
+    screenshots in a row); returns the settled image and its changed fraction (0.0: no change)."""
+    deadline, last = time.time() + timeout, None
     while time.time() < deadline:
         time.sleep(0.5)
         now = img.screenshot()
-        frac = changed_fraction(before, now)
-        if frac > 0.002:
-            return now, frac
-    return now, 0.0
+        if now == last and changed_fraction(before, now) > 0.002:
+            return now, changed_fraction(before, now)
+        last = now
+    return last or before, 0.0
 
 
 @pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.stem)
