@@ -98,22 +98,24 @@ def install_cell(repo: str | None = None, root: Path = ROOT) -> str:
                            dependencies=repr(names))
 
 
-def colab_url(notebook: str, root: Path = ROOT, branch: str = "main") -> str:
-    """Where Colab opens `notebook` (a name such as "05_ddpm_sampling.ipynb") from the repository."""
+def colab_url(notebook: str, root: Path = ROOT, branch: str = "main", folder: str = "notebooks") -> str:
+    """Where Colab opens `notebook` (a name such as "05_ddpm_sampling.ipynb", in the repository's
+    `folder`: notebooks/ for the student edition)."""
     repo = repository_url(root).removeprefix("https://github.com/").rstrip("/")
-    return f"{COLAB}{repo}/blob/{branch}/notebooks/{notebook}"
+    return f"{COLAB}{repo}/blob/{branch}/{folder}/{notebook}"
 
 
-def badge(notebook: str, root: Path = ROOT) -> str:
+def badge(notebook: str, root: Path = ROOT, folder: str = "notebooks") -> str:
     """The "Open in Colab" badge, as markdown."""
-    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, root)})"
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook, root, folder=folder)})"
 
 
-def stamp(nb, notebook: str, root: Path = ROOT) -> bool:
+def stamp(nb, notebook: str, root: Path = ROOT, folder: str = "notebooks") -> bool:
     """Write the current install cell and Colab badge into `nb` (an nbformat notebook; `notebook` its
-    file name). The install cell replaces the cell holding MARKER, or goes in before the first code
-    cell, and is folded in Colab (cellView "form"); the badge replaces the one in the first markdown
-    cell, or follows its title line. Outputs are kept. Returns True when something changed."""
+    file name, in the repository's `folder`: "solutions" for the instructor edition). The install cell
+    replaces the cell holding MARKER, or goes in before the first code cell, and is folded in Colab
+    (cellView "form"); the badge replaces the one in the first markdown cell, or follows its title
+    line. Outputs are kept. Returns True when something changed."""
     import nbformat
 
     changed = False
@@ -131,7 +133,7 @@ def stamp(nb, notebook: str, root: Path = ROOT) -> bool:
         changed = True
     title = next((c for c in cells if c.cell_type == "markdown"), None)
     if title is not None:
-        want = badge(notebook, root)
+        want = badge(notebook, root, folder)
         found = re.search(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)", title.source)
         if found is None:
             lines = title.source.split("\n")
@@ -143,13 +145,14 @@ def stamp(nb, notebook: str, root: Path = ROOT) -> bool:
 
 
 def main(argv=None) -> int:
-    """Stamp every notebook in notebooks/ (both files of each jupytext pair): one line per change."""
+    """Stamp every notebook in a folder (default notebooks/; both files of each jupytext pair), one
+    line per change: `python -m diffusion_lab.course.colab [FOLDER]`."""
     import jupytext
 
     folder = Path(argv[0]) if argv else ROOT / "notebooks"
     for ipynb in sorted(folder.glob("*.ipynb")):
         nb = jupytext.read(ipynb)
-        if stamp(nb, ipynb.name):
+        if stamp(nb, ipynb.name, folder=folder.resolve().name):
             jupytext.write(nb, ipynb)
             jupytext.write(nb, ipynb.with_suffix(".py"), fmt="py:percent")
             print(f"stamped {ipynb.name} and its .py")
