@@ -3,12 +3,15 @@ mode, then move every slider and dropdown of every viewer and check that the ima
 Fails on a kernel error, a cell left unexecuted, a widget that does not render or does not redraw, and
 any JavaScript error. Saves one screenshot per control under build/browser/<front end>/.
 
-Chapters are found by globbing notebooks/, so new ones are picked up without a list to edit."""
+Chapters are found by globbing notebooks/, so new ones are picked up without a list to edit.
+DIFFUSION_LAB_BROWSER_NOTEBOOKS=widgets keeps the chapters that use the viewers (CI: the others run
+under nbval in `make test` already, and time is short)."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -24,9 +27,14 @@ from .conftest import FRONT_ENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+if os.environ.get("DIFFUSION_LAB_BROWSER_NOTEBOOKS") == "widgets":  # CI: the chapters with viewers
+    NOTEBOOKS = [p for p in NOTEBOOKS if "diffusion_lab.course.widgets" in p.with_suffix(".py").read_text()]
 RUN_TIMEOUT = 900  # seconds for one notebook (fast mode takes well under a minute each)
 SLIDER_HANDLES = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 (noUiSlider), 7 (jQuery UI)
 OFFLINE_OK = ("https://colab.research.google.com/assets/",)
+# Errors of the front ends themselves, not ours to fix. Notebook 7.6.5 throws this one on every page
+# it serves here, /tree and a missing notebook included (the widgets work regardless).
+UPSTREAM = {"notebook7": ["Cannot read properties of undefined (reading 'schema')"], "lab": []}
 
 
 def watch(page, base: str, errors: list) -> None:
@@ -170,6 +178,7 @@ def test_notebook_in_browser(jupyter, browser, shots, fresh_kernels, ipynb):
                 assert frac > 0, f"viewer {v}: the image did not change when its {kind} {k} moved"
                 moved.append(f"viewer {v} {kind} {k}: {frac:.0%} of pixels changed")
         print(f"{front_end} {ipynb.stem}: ran in {seconds:.0f} s; " + ("; ".join(moved) or "no viewers"))
+        errors = [e for e in errors if not any(known in e for known in UPSTREAM[front_end])]
         assert not errors, "JavaScript errors:\n" + "\n".join(errors)
     finally:
         page.close()
