@@ -140,7 +140,10 @@ def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=Non
             cache[key] = png()
         return cache[key]
 
-    image = W.Image(value=render(), format="png")
+    first = render()
+    # At its own pixel width (a stretched image blurs), narrower only when the page is.
+    width = PIL.Image.open(io.BytesIO(first)).size[0]
+    image = W.Image(value=first, format="png", layout=W.Layout(width=f"{width}px", max_width="100%"))
 
     def update(change=None):
         image.value = render()
