@@ -25,9 +25,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
 from .layers import group_norm, register_to_config
+from .settings import progress_bar
 from .unet import GROUPS, ResBlock
 
 
@@ -91,8 +90,13 @@ class Autoencoder(nn.Module):
         mean, log_var = self.posterior(x)
         std = (0.5 * log_var).exp()
         z = mean + std * (torch.randn_like(mean) if noise is None else noise)
-        kl = 0.5 * (mean.pow(2) + std.pow(2) - 1.0 - log_var).flatten(1).sum(1)  # KL(N(m, s^2) || N(0, 1))
-        return self._run(self.decoder, z), kl
+        return self._run(self.decoder, z), gaussian_kl(mean, log_var)
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, 1)) per image, summed over the latent numbers (independent, so
+    their KLs add): 1/2 (mu^2 + sigma^2 - 1 - log sigma^2) for each (Kingma & Welling 2014, appendix B)."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).flatten(1).sum(1)
 
 
 def check_images(ae: Autoencoder, x: torch.Tensor) -> None:
@@ -108,7 +112,7 @@ def encode_all(ae: Autoencoder, images: torch.Tensor, batch: int = 1000, progres
     device = next(ae.parameters()).device
     ae.eval()
     chunks = [ae.encode(images[i : i + batch].to(device)).cpu()
-              for i in tqdm(range(0, len(images), batch), desc="encode", disable=not progress, leave=False)]
+              for i in progress_bar(range(0, len(images), batch), desc="encode", disable=not progress, leave=False)]
     return torch.cat(chunks)
 
 
@@ -185,7 +189,7 @@ def train_autoencoder(cfg: AutoencoderConfig, out=None, data=None, device=None, 
     amp = autocast_dtype(device)  # bf16 where native, as in train()
     images, losses, step, t0 = data.images, [], 0, time.perf_counter()
     latent_elements = cfg.latent_channels * ae.latent_size**2
-    bar = tqdm(total=cfg.steps, desc="autoencoder", disable=not progress, leave=False)
+    bar = progress_bar(total=cfg.steps, desc="autoencoder", disable=not progress, leave=False)
     ae.train()
     while True:
         done = max(step / cfg.steps if cfg.steps else 0.0,

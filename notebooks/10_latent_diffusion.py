@@ -90,10 +90,10 @@ show_strip(torch.stack([x.cpu(), latent_as_image(z.cpu(), 28), recon.cpu()])[:, 
 plt.show()
 
 # %% [markdown]
-# How good are the reconstructions? The training run measured them on the 5,000 first test images
-# (mean squared error on the $[-1, 1]$ scale, and the PSNR that goes with it); here is the same
-# measure on the images above, and the project's classifier's verdict on the reconstructions is in
-# the table at the end.
+# How good are the reconstructions? The training run measured them on the first test images (its
+# checkpoint records how many, the mean squared error on the $[-1, 1]$ scale and the PSNR that goes
+# with it); here is the same measure on the images above. The project's classifier's verdict on the
+# reconstructions is in the table at the end.
 
 # %%
 with torch.no_grad():
@@ -224,7 +224,7 @@ plt.show()
 # %%
 rows = load_results("latent")  # written by scripts/latent_compare.py
 speed = {r["arm"]: r for r in load_results("latent_speed")}
-print(rows[1]["budget"].split(" = ")[-1])
+print("budget of every arm:", next(r for r in rows if "budget" in r)["budget"].split(" = ")[-1])
 print(f"{'arm':<14}{'steps':>16}{'sample s/1000':>15}{'FD (floor)':>16}{'accuracy':>10}")
 for r in rows:
     if "fd" not in r:
@@ -242,6 +242,22 @@ for arm, r in speed.items():
     print(f"  {arm:<12} train {r['train_images_per_second']:>7} ({r['train_ratio_to_pixel']}x)   "
           f"sample {r['sample_images_per_second']:>6} ({r['sample_ratio_to_pixel']}x)   "
           f"{r['parameters']:,} parameters")
+
+# %% [markdown]
+# What won, in words (computed from the same rows):
+
+# %%
+arm = {r["arm"]: r for r in rows if "fd" in r}
+px, lt = arm["pixel"], arm["latent"]
+print(f"In the same minutes the latent model made {lt['training_steps'] / px['training_steps']:.1f}x the pixel "
+      f"model's training steps ({lt['training_steps']} against {px['training_steps']}).")
+print(f"FD (lower is better): latent {lt['fd']:.1f}, pixel {px['fd']:.1f}: "
+      f"{'latent' if lt['fd'] < px['fd'] else 'pixel'} wins; the autoencoder's own floor is "
+      f"{ae_row['fd_reconstructions_vs_real']:.1f}.")
+print(f"Class recognised: latent {100 * lt['class_accuracy']:.1f}%, pixel {100 * px['class_accuracy']:.1f}%: "
+      f"{'latent' if lt['class_accuracy'] > px['class_accuracy'] else 'pixel'} wins.")
+print(f"Sampling (interleaved timing, decoder included): latent {speed['latent']['sample_ratio_to_pixel']}x the pixel "
+      f"model's images per second; training: {speed['latent']['train_ratio_to_pixel']}x.")
 
 # %% [markdown]
 # How to read it:

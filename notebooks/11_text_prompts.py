@@ -246,20 +246,24 @@ def show_attention(prompt, seed=0, axes_row=None):
 for prompt in ["a thick seven", "digit 3"]:
     show_attention(prompt)
     plt.show()
+_, words, maps = attention_over_sampling("a thick seven")
+share = maps.flatten(1).mean(1)
+print("mean weight per token for \"a thick seven\":", ", ".join(f"{w} {v:.2f}" for w, v in zip(words, share)),
+      f"-> most read: {words[int(share.argmax())]}")
 
 # %% [markdown]
-# The number beside each word is its mean weight over the image. Typically `<bos>`, which is in
-# every prompt, takes a large share: with nothing better to read, a position reads the start token (a
-# "sink" that Stable Diffusion's attention shows too). The class word's map is what is worth looking
-# at: whether it concentrates on the strokes or spreads evenly depends on the block and the step,
-# which the average hides; try a single step (`traj["x_t"][i]` for one `i`) to see it change along the
-# sampling.
+# The number beside each word is its mean weight over the image; at every position the weights of
+# the words add up to 1. Where `<bos>`, which is in every prompt, takes a large share, that is a known
+# habit of attention: with nothing better to read, a position reads the start token (a "sink" that
+# Stable Diffusion's attention shows too). The class word's map is the one worth looking at: whether
+# it follows the strokes or spreads evenly can change with the block and the step, which the average
+# hides; try a single step (`traj["x_t"][i]` for one `i`) to see it change along the sampling.
 
 # %% [markdown]
 # ## Type a prompt
 #
-# Press Enter to sample 8 digits (about a second on a CPU: 20 guided steps on 4x7x7 latents and one
-# decode). Unknown words show the vocabulary.
+# Press Enter to sample 8 digits (20 guided steps on 4x7x7 latents and one decode: the prompt grid
+# above printed how long ten such prompts took here). Unknown words show the vocabulary.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -288,13 +292,16 @@ for arm in ("latent", "latent_text"):
     r = rows[arm]
     print(f"{r['what']:<30} {r['training_steps']:>5} steps: class recognised {100 * r['class_accuracy']:.1f}%, "
           f"FD {r['fd']:.1f} (floor {r['fd_real_floor']:.1f})")
+speed = {r["arm"]: r for r in load_results("latent_speed")}
+print(f"a training step with prompts takes {speed['latent']['train_images_per_second'] / speed['latent_text']['train_images_per_second']:.2f}x "
+      "the time of one with labels (interleaved timing)")
 
 # %% [markdown]
 # A label is one clean number; a prompt has to be read, by a text encoder that starts knowing nothing
 # and learns from the same training steps, through attention that starts switched off (its output
-# projection is initialised to zero), and every step costs more (seven cross-attention blocks and the
-# text encoder), so the same minutes buy fewer steps. Compare the two rows above: that is the price of
-# words at this budget, or the lack of one.
+# projection is initialised to zero), and every step costs more (a cross-attention block after every
+# residual block, and the text encoder), so the same minutes buy fewer steps. The rows above say what
+# that costs at this budget, or that it costs nothing.
 #
 # ## What to try next
 #

@@ -40,6 +40,17 @@ ARMS = {  # name -> (what it is, extra `train` flags)
 }
 
 
+def cpu() -> str:
+    """This machine's CPU as the README names it: model name, family and model, the vector units."""
+    info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    flags = set(info.get("flags", "").split())
+    units = [name for flag, name in (("avx512f", "AVX-512"), ("avx512_bf16", "native bf16"), ("amx_bf16", "AMX"))
+             if flag in flags]
+    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
+            f"{info.get('model', '?')}{', ' + ', '.join(units) if units else ''}), {os.cpu_count()} cores")
+
+
 def train_command(arm: str, budget: list[str], runs: Path) -> list[str]:
     return [sys.executable, "-m", "diffusion_lab", "train", "--dataset", "mnist", *ARMS[arm][1], *budget,
             "--threads", "1", "--seed", "0", "--out", str(runs / f"{arm}.safetensors")]
@@ -89,7 +100,7 @@ def evaluate(args) -> None:
                    "training_images_per_second": round(t["steps_done"] * t["batch_size"] / t["seconds"], 1),
                    "budget": f"{t['steps']} steps = {t['steps'] * 64 / speed[arm] / 60:.1f} minutes of one core at "
                    "the measured speed" if t["steps"] else f"{t['minutes']:g} minutes of wall time",
-                   "command": cmd}
+                   "command": cmd, "cpu": cpu(), "threads": 1}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if "latent_text" in args.arms:
@@ -227,9 +238,12 @@ def report(args) -> None:
     ae = next(r for r in rows if r["arm"] == "autoencoder")
     attrs = next((r for r in rows if r["arm"] == "latent_text attributes"), None)
     arms = [r for r in rows if "fd" in r]
-    out = ["**Same budget** (" + arms[0]["budget"].split(" = ")[-1] + ": `python scripts/latent_compare.py "
+    out = [f"Measured on {arms[0].get('cpu', 'this machine')}, one thread per job, on a machine shared with other "
+           "jobs (the whole pipeline at nice 19). Wall-clock times under that load are noisy (the sampling column); "
+           "the budgets and the speed table come from the interleaved measurement, which any load slows alike.", "",
+           "**Same budget** (" + arms[0]["budget"].split(" = ")[-1] + ": `python scripts/latent_compare.py "
            "train --budget-minutes 10`; graded on 1000 guided samples, DDIM 20, s = 3: `python "
-           "scripts/latent_compare.py evaluate`; sampling time of 1000 on one shared thread):", "",
+           "scripts/latent_compare.py evaluate`):", "",
            "| arm | training steps | FD (floor) | class accuracy | sampling 1000 | command |",
            "|---|---|---|---|---|---|"]
     for r in arms:

@@ -291,19 +291,28 @@ def guidance_viewer(
 def prompt_box(generate, prompt: str, panels: int = 1, width: float = 5.0):
     """A text box over `generate(prompt) -> draw_into(axes)`; Enter (or leaving the box) redraws.
 
-    `generate` raises ValueError for a prompt it cannot take (an unknown word): its message is shown
-    in place of the figure, so the learner reads the vocabulary instead of a traceback.
+    `generate` runs once per prompt (it samples: seconds), the viewer only redraws what it returned.
+    It raises ValueError for a prompt it cannot take (an unknown word): its message is shown in place
+    of the figure, so the learner reads the vocabulary instead of a traceback.
     Returns the Text widget (tests and the notebooks can set .value).
     """
     box = W.Text(value=prompt, description="prompt", continuous_update=False, layout=W.Layout(width="60%"))
+    drawers = {}
 
-    def draw_into(axes):
-        try:
-            generate(box.value)(axes)
-        except ValueError as err:
+    def message(err):
+        def draw(axes):
             for ax in axes:
                 ax.set_axis_off()
             axes[0].text(0, 0.5, textwrap.fill(str(err), 60), fontsize=9, va="center", family="monospace")
+        return draw
+
+    def draw_into(axes):
+        if box.value not in drawers:
+            try:
+                drawers[box.value] = generate(box.value)
+            except ValueError as err:
+                drawers[box.value] = message(err)
+        drawers[box.value](axes)
 
     fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)  # the static figure
     draw_into(axes[0])
