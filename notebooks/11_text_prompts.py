@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -33,18 +32,48 @@
 # - look at attention maps: which image regions read which word;
 # - type your own prompts into a text box.
 
-# %%
-import os
-import subprocess
+# %% cellView="form"
+# @title Colab only: fetch and install the course (elsewhere this cell does nothing)
+# Keeps Colab's own torch, torchvision and ipywidgets; safe to run again. From diffusion_lab/course/colab.py.
 import sys
 
 if "google.colab" in sys.modules:
-    if not os.path.isdir("diffusion-lab"):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/diffusion-lab/diffusion-lab"],
-                       check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "diffusion-lab"], check=True)
-    os.chdir("diffusion-lab/notebooks")
-    sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
+    import importlib.metadata
+    import importlib.util
+    import os
+    import subprocess
+
+    REPO = "https://github.com/diffusion-lab/diffusion-lab"
+    here = os.getcwd()
+    is_course = lambda d: os.path.isfile(os.path.join(d, "diffusion_lab", "__init__.py"))
+    root = next((d for d in (here, os.path.dirname(here)) if is_course(d)), None)
+    if root:
+        print(f"found the course in {root}")
+    else:
+        root = os.path.abspath("diffusion-lab")
+        if not os.path.exists(root):
+            subprocess.run(["git", "clone", "--depth", "1", "--quiet", REPO, root], check=True)
+            print(f"cloned {REPO} into {root}")
+        elif is_course(root):
+            print(f"found the course in {root}")
+        else:
+            raise RuntimeError(f"{root} exists but is not the course: remove it (!rm -r {root}) and rerun.")
+    spec = importlib.util.find_spec("diffusion_lab")
+    if spec and spec.origin and spec.origin.startswith(root + os.sep):
+        print("diffusion_lab is installed")
+    else:
+        keep = []  # what Colab already has stays as it is: pinned at its installed version
+        for dist in ('torch', 'torchvision', 'numpy', 'matplotlib', 'ipywidgets', 'tqdm', 'safetensors'):
+            try:
+                keep.append(f"{dist}=={importlib.metadata.version(dist)}")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", root, *keep], check=True)
+        print(f"installed diffusion_lab from {root}, keeping " + ", ".join(keep))
+    if root not in sys.path:
+        sys.path.insert(0, root)  # the running kernel does not see the fresh install yet
+    os.chdir(os.path.join(root, "notebooks"))
+    print(f"working in {os.getcwd()}")
 
 # %%
 import time
@@ -59,6 +88,7 @@ from diffusion_lab.autoencoder import autoencoder_of
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, show_strip, table_figure, to_display
 from diffusion_lab.course.widgets import prompt_box
+from diffusion_lab.embeddings import timestep_embedding
 from diffusion_lab.models import count_parameters
 from diffusion_lab.results import load_results
 from diffusion_lab.unet import cross_attention_maps
@@ -140,20 +170,47 @@ print(f"tokens {tuple(tokens.shape)} -> context {tuple(context.shape)}")
 #
 # ## Exercise: the attention weights
 #
-# Write `my_attention_weights(q, k, keep)`: `q` (B, N, d) one query per position, `k` (B, L, d) one key
-# per token, `keep` (B, L) False for padding; return the weights (B, N, L). `check.cross_attention`
-# names the usual mistakes (missing scaling, wrong softmax axis, unmasked padding, ...).
+# Complete `my_attention_weights(q, k, keep)`: `q` (B, N, d) one query per position, `k` (B, L, d) one
+# key per token, `keep` (B, L) False for padding; return the weights (B, N, L). Then run the check
+# under it: it names the usual mistakes (missing scaling, wrong softmax axis, unmasked padding, ...).
 
 # %%
 def my_attention_weights(q, k, keep):
     """softmax(q k^T / sqrt(d)) over the tokens, padding masked."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5
     scores = scores.masked_fill(~keep[:, None, :], float("-inf"))
     return scores.softmax(dim=-1)
+    ### END SOLUTION
 
 
-assert check.cross_attention(my_attention_weights)
+# %% [markdown]
+# <!-- hint: attention_weights -->
+
+# %%
+my_attention_weights = check.attention_weights(my_attention_weights)
+
+# %% [markdown]
+# The model's first cross-attention block, on "a thick seven" and a noisy latent: the weights it
+# stores itself, against the ones your function (or the package's, until yours passes) computes from
+# the block's own queries and keys.
+
+# %%
+block = model.cross[0]  # after the first residual block
+z_t = torch.randn(1, model.in_channels, model.image_size, model.image_size,
+                  generator=torch.Generator().manual_seed(0)).to(device)
+t_mid = torch.tensor([500], device=device)
+with torch.no_grad():
+    block.keep_attention = True
+    model(z_t, t_mid, tokens)
+    block.keep_attention = False
+    stored = block.attention  # (1, positions, tokens)
+    h = model.down[0](model.conv_in(z_t), model.time_mlp(timestep_embedding(t_mid, model.base_channels)))
+    q = block.q(block.norm(h)).flatten(2).transpose(1, 2)  # one query per position
+    weights = my_attention_weights(q, block.k(context), tokens != text.PAD)
+print(f"{check.whose(my_attention_weights)} function: weights {tuple(weights.shape)} (1 prompt, "
+      f"{weights.shape[1]} positions, {weights.shape[2]} tokens); largest difference from the stored ones "
+      f"{(weights - stored).abs().max():.1e}; padding tokens get {weights[0, :, tokens[0] == text.PAD].sum():.1f}")
 
 # %% [markdown]
 # ## Prompts in, digits out

@@ -17,7 +17,7 @@ each viewer also
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
     prompt_box         a text box: type a prompt, press Enter, see what a text-conditioned model draws
-                       (computed live: a small latent model samples a few images in about a second)
+                       (computed live, once per prompt: the model samples a few images)
 """
 
 from __future__ import annotations
