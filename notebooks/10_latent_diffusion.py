@@ -108,7 +108,7 @@ print(f"autoencoder: {count_parameters(ae):,} parameters; latent diffusion U-Net
 # $\mathcal{D}(\mathcal{E}(x))$.
 
 # %%
-data = dl.load_data("mnist", "train", limit=dl.pick(2000, 500), verbose=False)
+data = dl.load_data("mnist", "train", limit=dl.pick(default=2000, fast=500), verbose=False)
 x = data.images[:8].to(device)
 with torch.no_grad():
     z = ae.encode(x)
@@ -198,7 +198,7 @@ plt.show()
 # $\mathcal{D}(z_t)$; and the pixel-space $x_t$ a pixel model would see. Scrub $t$ and compare.
 
 # %%
-t_values = list(range(0, 1000, dl.pick(50, 200)))
+t_values = list(range(0, 1000, dl.pick(default=50, fast=200)))
 x_show, z_show = x[:4], z[:4]
 g = torch.Generator().manual_seed(1)
 eps_x, eps_z = torch.randn(x_show.shape, generator=g).to(device), torch.randn(z_show.shape, generator=g).to(device)
@@ -233,7 +233,7 @@ slider = frame_scrubber(torch.stack(frames_z), t_values, nrow=2, extra=[torch.st
 # in chapters 06 and 07. One decoder call at the end turns latents into digits.
 
 # %%
-labels = torch.arange(10).repeat(dl.pick(4, 1))
+labels = torch.arange(10).repeat(dl.pick(default=4, fast=1))
 start = time.perf_counter()
 z0, traj = dl.sample(model, sched, y=labels, guidance=3.0, steps=20, seed=0, return_trajectory=True,
                      progress=False)

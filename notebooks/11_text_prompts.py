@@ -132,7 +132,7 @@ except ValueError as err:
 # and one in ten (`p_uncond`) is dropped to the empty prompt, for guidance.
 
 # %%
-data = dl.load_data("mnist", "train", limit=dl.pick(2000, 500), verbose=False)
+data = dl.load_data("mnist", "train", limit=dl.pick(default=2000, fast=500), verbose=False)
 attrs = text.image_attributes(data.images, data.labels, "mnist")
 g = torch.Generator().manual_seed(3)
 idx = torch.randperm(len(data), generator=g)[:8]
@@ -229,7 +229,7 @@ def generate(prompt, n=8, guidance=3.0, seed=0, steps=20):
 
 
 grid_prompts = ["zero", "1", "a two", "digit 3", "four", "a five", "6", "a seven", "an eight", "number 9"]
-per = dl.pick(6, 2)
+per = dl.pick(default=6, fast=2)
 start = time.perf_counter()
 samples = {(p, 0): generate(p, per) for p in grid_prompts}
 print(f"{len(grid_prompts)} prompts x {per} samples: {time.perf_counter() - start:.1f} s")
