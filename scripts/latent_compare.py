@@ -12,7 +12,8 @@ every arm in one process, interleaved, so whatever else runs slows every arm ali
 speed (`steps = M * 60 * images_per_second / batch`), so the comparison does not depend on who else
 used the CPU while each arm trained. (`--minutes M` trains for M minutes of wall time instead: fair
 only on an otherwise idle machine.) Arms run at once, one thread each; --sequential runs them one
-after the other in one cpujob slot. `evaluate` samples 1000 images from each (DDIM 20, s = 3) and
+after the other in one cpujob slot. `evaluate` samples 1000 images from each (DDIM 20, s = 3; `--guidance 1`
+writes latent_s1.json instead, without the autoencoder and attribute rows) and
 grades them with the project's classifier.
 """
 
@@ -83,7 +84,8 @@ def evaluate(args) -> None:
     from diffusion_lab.checkpoints import read_config
     from diffusion_lab.evaluate import evaluate_checkpoint
 
-    rows = [autoencoder_row()]
+    main = args.guidance == 3.0  # the main table: s = 3, with the autoencoder and attribute rows
+    rows = [autoencoder_row()] if main else []
     speed = {r["arm"]: r["train_images_per_second"] for r in load_results("latent_speed")}
     for arm in args.arms:
         path = args.runs / f"{arm}.safetensors"
@@ -91,9 +93,10 @@ def evaluate(args) -> None:
             path = Path("data/checkpoints") / f"{SHIPPED[arm]}.safetensors"  # the shipped copy of the run
         t = read_config(ROOT / path)["training"]
         for clip in ([True] if arm == "pixel" else [False]):  # pixel: x_0 clipped, its measured best (README)
-            r = evaluate_checkpoint(ROOT / path, num=args.num, sampler="ddim", steps=20, guidance=3.0, clip_x0=clip)
+            r = evaluate_checkpoint(ROOT / path, num=args.num, sampler="ddim", steps=20, guidance=args.guidance,
+                                    clip_x0=clip)
             cmd = f"python -m diffusion_lab evaluate --checkpoint {path} --sampler ddim " \
-                  f"--steps 20 --guidance 3{' --clip' if clip else ''} --num {args.num}"
+                  f"--steps 20 --guidance {args.guidance:g}{' --clip' if clip else ''} --num {args.num}"
             row = {"arm": arm, "checkpoint": SHIPPED.get(arm), "what": ARMS[arm][0], **r,
                    "training_steps": t["steps_done"],
                    "training_seconds": t["seconds"],
@@ -103,9 +106,9 @@ def evaluate(args) -> None:
                    "command": cmd, "cpu": cpu(), "threads": 1}
             print(json.dumps(row), flush=True)
             rows.append(row)
-    if "latent_text" in args.arms:
+    if "latent_text" in args.arms and main:
         rows.append(attribute_row(ROOT / "data" / "checkpoints" / "mnist_text.safetensors", per_class=20))
-    save_results("latent", rows)
+    save_results("latent" if main else f"latent_s{args.guidance:g}", rows)
 
 
 @torch.no_grad()
@@ -283,6 +286,7 @@ if __name__ == "__main__":
     p.add_argument("--minutes", type=float, default=10.0, help="train: wall-clock minutes per arm")
     p.add_argument("--budget-minutes", type=float, help="train/evaluate: steps = these minutes at the measured speed")
     p.add_argument("--num", type=int, default=1000)
+    p.add_argument("--guidance", type=float, default=3.0, help="evaluate: guidance scale s (3: the main table)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one cpujob slot)")
     p.add_argument("--repeats", type=int, default=3)
