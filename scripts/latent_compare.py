@@ -265,6 +265,15 @@ def report(args) -> None:
                 f"slant {attrs['upright_mean_slant']:.3f} for \"upright\" against {attrs['slanted_mean_slant']:.3f} "
                 f"for \"slanted\" (real thirds: {attrs['real_upright_third_mean_slant']:.3f} and "
                 f"{attrs['real_slanted_third_mean_slant']:.3f}).", ""]
+    out += what_wins(arms, speed, ae)
+    s1 = [r for r in load_results("latent_s1") if "fd" in r]
+    if s1:
+        out += ["**Without guidance's trade** (s = 1, the plain conditional model; 1000 samples, DDIM 20: "
+                "`python scripts/latent_compare.py evaluate --guidance 1`):", "",
+                "| arm | FD (floor) | class accuracy | within-class spread |", "|---|---|---|---|"]
+        out += [f"| {r['what']}{', x_0 clipped' if r['clip_x0'] else ''} | {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | "
+                f"{r['class_accuracy']:.1%} | {r['within_class_spread']:.2f} |" for r in s1]
+        out.append("")
     out += ["**Speed of one training step and of sampling** (`" + speed[0]["command"] + "`; untrained weights, "
             "best of interleaved rounds, batch 64 training, 50 images DDIM 20 with guidance, latents decoded):", "",
             "| arm | parameters | training images/s | ratio | sampling images/s | ratio |", "|---|---|---|---|---|---|"]
@@ -276,6 +285,32 @@ def report(args) -> None:
     head, rest = text.split(start, 1)
     readme.write_text(f"{head}{start}\n" + "\n".join(out) + f"\n{end}{rest.split(end, 1)[1]}")
     print("\n".join(out))
+
+
+def what_wins(arms: list[dict], speed: list[dict], ae: dict) -> list[str]:
+    """The comparison in words, every word chosen by the numbers (so it stays true when they change)."""
+    px, lt, tx = (next(r for r in arms if r["arm"] == a) for a in ("pixel", "latent", "latent_text"))
+    sp = {r["arm"]: r for r in speed}
+    faster = min(sp["latent"]["train_ratio_to_pixel"], sp["latent"]["sample_ratio_to_pixel"]) > 1
+    fast = "latent wins" if faster else "neither wins both"
+    fd_winner = "the latent model" if lt["fd"] < px["fd"] else "the pixel model"
+    acc_winner = ("the latent model" if lt["class_accuracy"] > px["class_accuracy"] else
+                  "the pixel model" if lt["class_accuracy"] < px["class_accuracy"] else "neither")
+    spread = "less" if lt["within_class_spread"] < px["within_class_spread"] else "more"
+    text = ("the text model's prompts cost it" if tx["class_accuracy"] < lt["class_accuracy"] else
+            "the text model's prompts cost it nothing in")
+    return [f"**What wins, and why.** In the same minutes the latent model made "
+            f"{lt['training_steps'] / px['training_steps']:.1f}x the pixel model's training steps (a latent step "
+            f"takes {1 / sp['latent']['train_ratio_to_pixel']:.2f}x the time of a pixel step) and it samples "
+            f"{sp['latent']['sample_ratio_to_pixel']}x as many images per second, decoder included: on speed, "
+            f"{fast}. On class accuracy at s = 3 {acc_winner} wins ({lt['class_accuracy']:.1%} against "
+            f"{px['class_accuracy']:.1%}); on FD {fd_winner} wins ({lt['fd']:.1f} against {px['fd']:.1f}). "
+            f"The latent model's samples vary {spread} within a class than the pixel model's (within-class spread "
+            f"{lt['within_class_spread']:.2f} against {px['within_class_spread']:.2f}), and whatever it draws passes "
+            f"through the decoder, whose reconstructions of real digits already sit at FD "
+            f"{ae['fd_reconstructions_vs_real']:.1f} (real against real: {ae['fd_real_vs_real']:.1f}). Prompts: "
+            f"{text} class accuracy ({tx['class_accuracy']:.1%} against {lt['class_accuracy']:.1%} with labels, "
+            f"{tx['training_steps']} steps against {lt['training_steps']}).", ""]
 
 
 if __name__ == "__main__":
