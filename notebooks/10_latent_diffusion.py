@@ -270,13 +270,12 @@ plt.show()
 rows = load_results("latent")  # written by scripts/latent_compare.py
 speed = {r["arm"]: r for r in load_results("latent_speed")}
 print("budget of every arm:", next(r for r in rows if "budget" in r)["budget"].split(" = ")[-1])
-print(f"{'arm':<14}{'steps':>16}{'sample s/1000':>15}{'FD (floor)':>16}{'accuracy':>10}")
+print(f"{'arm':<14}{'steps':>8}{'FD (floor)':>16}{'accuracy':>10}")
 for r in rows:
     if "fd" not in r:
         continue
     name = r["arm"] + (" +clip" if r["clip_x0"] else "")
-    print(f"{name:<14}{r['training_steps']:>16}{r['sample_seconds']:>15}"
-          f"{r['fd']:>9.1f} ({r['fd_real_floor']:.1f}){100 * r['class_accuracy']:>9.1f}%")
+    print(f"{name:<14}{r['training_steps']:>8}{r['fd']:>9.1f} ({r['fd_real_floor']:.1f}){100 * r['class_accuracy']:>9.1f}%")
 ae_row = next(r for r in rows if r["arm"] == "autoencoder")
 print(f"\nthe autoencoder alone, D(E(x)) of the test set: classifier accuracy "
       f"{100 * ae_row['class_accuracy_of_reconstructions']:.2f}% (real images "
