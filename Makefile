@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint clean-venv
+.PHONY: lab test editions clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,16 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Unit tests, then every notebook executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
+# Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
+# the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them
+# (minutes per chapter) to refresh their outputs; CHAPTERS="03 05" limits it to some chapters.
+editions: $(STAMP)
+	$(PY) scripts/editions.py $(CHAPTERS) $(if $(EXECUTE),--execute,)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -26,6 +26,12 @@ def check_guidance(scale) -> float | None:
     return scale
 
 
+def apply_guidance(eps_c: torch.Tensor, eps_u: torch.Tensor, scale: float) -> torch.Tensor:
+    """Combine the two predictions: eps_u + s * (eps_c - eps_u) (diffusers' form; Ho & Salimans 2022, eq. 6,
+    write it (1 + w) eps_c - w eps_u with w = s - 1)."""
+    return eps_u + scale * (eps_c - eps_u)
+
+
 def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> torch.Tensor:
     """The model's noise prediction, with classifier-free guidance when `guidance` is a number.
 
@@ -42,4 +48,4 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
     y = torch.as_tensor(y, device=x.device).long().expand(b)
     null = torch.full_like(y, model.num_classes)
     eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
-    return eps_u + scale * (eps_c - eps_u)
+    return apply_guidance(eps_c, eps_u, scale)

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -80,6 +79,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
+from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, show_strip
 
 device = dl.pick_device()
@@ -154,41 +154,31 @@ plt.show()
 
 # %%
 def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     return pixels.float() / 127.5 - 1.0
+    ### END SOLUTION
 
 
 # %% [markdown]
-# The check compares your function with the package's loader (`diffusion_lab.data.from_uint8`,
-# the function that produced `data.images` above). Later chapters use `check.<name>(fn)` (from
-# `diffusion_lab.course`) for the same purpose, and `check.solution("<name>")` prints the reference
-# answer if you get stuck.
+# <!-- hint: to_model_range -->
+#
+# The check below runs your function on a few test images and compares it with the package's loader
+# (`diffusion_lab.data.from_uint8`, the function that produced `data.images` above). When the answer
+# is wrong it says where; when it is a mistake learners often make, it names the mistake. Every
+# chapter's exercise works this way: `check.<name>(fn)` returns the function to use from then on,
+# yours once it passes, the package's until then, so the rest of the notebook runs either way.
+# `check.solution("<name>")` prints a worked answer if you want one.
 
 # %%
-from diffusion_lab.data import from_uint8, to_uint8
-
-
-def check_to_model_range(fn) -> bool:
-    pixels = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
-    pixels[0, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)
-    try:
-        out = fn(pixels[:, None])  # (N, 1, 28, 28), the layout the models use
-        ok = (out.dtype == torch.float32 and torch.allclose(out, from_uint8(pixels), atol=1e-6)
-              and out[0, 0, 0, 0] == -1 and out[0, 0, 0, 1] == 1)
-        hint = "divide by 127.5, then subtract 1 (and convert to float first: uint8 cannot hold -1)."
-    except Exception as err:
-        ok, hint = False, f"{type(err).__name__}: {err}"
-    print("✅ to_model_range: correct." if ok else f"❌ to_model_range: not yet. Hint: {hint}")
-    return ok
-
-
-assert check_to_model_range(to_model_range)
+to_model_range = check.to_model_range(to_model_range)
 
 # %% [markdown]
 # The way back, for saving or showing images, is `diffusion_lab.data.to_uint8`. Model outputs can
 # overshoot $[-1, 1]$ a little, so it clips. A round trip returns exactly the original pixels:
 
 # %%
+from diffusion_lab.data import to_uint8
+
 pixels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8)
 roundtrip = torch.from_numpy(to_uint8(to_model_range(pixels[:, None]))).squeeze(-1)
 assert torch.equal(roundtrip, pixels)

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -86,18 +85,22 @@ from diffusion_lab.schedules import schedule_from_betas
 # %% [markdown]
 # ## Exercise: $\bar\alpha_t$ from $\beta_t$
 #
-# Write `alpha_bar(betas)`: given the tensor $(\beta_0, \dots, \beta_{T-1})$, return
-# $(\bar\alpha_0, \dots, \bar\alpha_{T-1})$. One line of PyTorch does it. If you get stuck,
-# `check.solution("alpha_bar")` prints the package's version (it computes $\bar\alpha$ along with
-# every other quantity the course needs).
+# Complete `alpha_bar(betas)`: given the tensor $(\beta_0, \dots, \beta_{T-1})$, return
+# $(\bar\alpha_0, \dots, \bar\alpha_{T-1})$. One line of PyTorch does it. Then run the check
+# under it.
 
 # %%
 def alpha_bar(betas: torch.Tensor) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     return torch.cumprod(1 - betas, dim=0)
+    ### END SOLUTION
 
 
-check.alpha_bar(alpha_bar)
+# %% [markdown]
+# <!-- hint: alpha_bar -->
+
+# %%
+alpha_bar = check.alpha_bar(alpha_bar)
 
 # %% [markdown]
 # ## Four schedules

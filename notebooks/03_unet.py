@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -88,18 +87,22 @@ torch.manual_seed(0)
 # ### Exercise: `timestep_embedding(t, dim)`
 #
 # `t` is a tensor of $B$ integer timesteps; return a $(B, \text{dim})$ float tensor, cosines first.
-# `check.solution("timestep_embedding")` shows the package's version.
 
 # %%
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     half = dim // 2
     freqs = 10000.0 ** (-torch.arange(half, dtype=torch.float32) / half)
     angles = t.float()[:, None] * freqs[None, :]  # (B, half)
     return torch.cat([angles.cos(), angles.sin()], dim=1)
+    ### END SOLUTION
 
 
-check.timestep_embedding(timestep_embedding)
+# %% [markdown]
+# <!-- hint: timestep_embedding -->
+
+# %%
+timestep_embedding = check.timestep_embedding(timestep_embedding)
 
 # %%
 T, dim = 1000, 64

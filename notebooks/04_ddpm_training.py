@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -50,6 +49,7 @@ import torch.nn.functional as F
 from IPython.display import display
 
 import diffusion_lab as dl
+from diffusion_lab.course import check
 from diffusion_lab.course.plots import plot_losses, show_images, show_strip
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.training import TrainConfig, train
@@ -129,49 +129,24 @@ plt.show()
 # prediction `model(x_t, t, y)`, and return the mean squared error against `noise` (eq. 14), a scalar
 # tensor. `schedule.alpha_bar` holds $\bar\alpha_t$ for $t = 0, \dots, T-1$ (float64: convert it).
 #
-# The committed notebook has the solution in place; delete it and write your own, then run the check.
-# (The package's version is one line of `diffusion_lab/training.py`, the one marked "eq. 14".)
+# Complete it, then run the check under it: it runs your function on a small random network and a
+# few batches (all nearly clean, all noisy, mixed $t$) and compares with the package's version.
 
 # %%
 def training_loss(model, x0, t, noise, schedule, y=None):
     """DDPM's simple loss (eq. 14) on one batch: MSE between the noise and the model's prediction."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab = schedule.alpha_bar.to(x0)[t].view(-1, 1, 1, 1)
     x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
     return F.mse_loss(model(x_t, t, y), noise)
+    ### END SOLUTION
 
 
 # %% [markdown]
-# The check compares your function with a reference built from `dl.q_sample`, on a small random
-# network and a few batches (all-clean, all-noisy, mixed $t$).
+# <!-- hint: training_loss -->
 
 # %%
-def check_training_loss(fn) -> bool:
-    """✅ if fn(model, x0, t, noise, schedule, y) matches MSE(model(q_sample(x0, t, noise), t, y), noise)."""
-    torch.manual_seed(1)
-    net = dl.UNet(base_channels=8, channel_mults=(1, 2), attention=False, num_classes=10)
-    # The U-Net's last layer starts at zero (it predicts "no noise" for every input); give it random
-    # weights so that a wrong x_t would change the prediction, and so the loss.
-    torch.nn.init.normal_(net.conv_out.weight, std=0.1)
-    ok, hint = True, "x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) noise; return F.mse_loss(model(x_t, t, y), noise)."
-    for t_check in (torch.zeros(4, dtype=torch.long), torch.full((4,), 999), torch.tensor([3, 250, 600, 998])):
-        xb, yb, nb = data.images[:4], data.labels[:4], torch.randn(4, 1, 28, 28)
-        with torch.no_grad():
-            ref = F.mse_loss(net(dl.q_sample(xb, t_check, sched, nb), t_check, yb), nb)
-            try:
-                out = fn(net, xb, t_check, nb, sched, yb)
-            except Exception as err:  # report the learner's error instead of crashing
-                ok, hint = False, f"{type(err).__name__}: {err}"
-                break
-        if not (torch.is_tensor(out) and out.ndim == 0):
-            ok, hint = False, "return one number: the mean over the batch and the pixels (F.mse_loss)."
-            break
-        ok = ok and torch.allclose(out.double(), ref.double(), atol=1e-5)
-    print("✅ training_loss: correct." if ok else f"❌ training_loss: not yet. Hint: {hint}")
-    return ok
-
-
-assert check_training_loss(training_loss)
+training_loss = check.training_loss(training_loss)
 
 # %% [markdown]
 # ## One step of Algorithm 1, by hand

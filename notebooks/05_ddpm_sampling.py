@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -144,13 +143,12 @@ plt.show()
 # $\hat x_0$ to $[-1, 1]$ before stage 2 (why: below). Schedule tensors are indexed by $t$:
 # `schedule.alpha_bar[t]`, `schedule.alpha_bar_prev[t]`, `schedule.alphas[t]`, `schedule.betas[t]`.
 #
-# Delete the solution, write your own, run the check. Stuck? `check.solution("ddpm_step")` prints the
-# package's version.
+# Complete it, then run the check under it.
 
 # %%
 def my_ddpm_step(x_t, eps, t, schedule, noise, clip=False):
     """x_t -> x_{t-1}: predicted x_0 (eq. 15), posterior mean (eq. 7), plus sqrt(beta_tilde_t) noise."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab_t, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar_prev[t])
     alpha_t, beta_t = float(schedule.alphas[t]), float(schedule.betas[t])
     x0_hat = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
@@ -160,10 +158,18 @@ def my_ddpm_step(x_t, eps, t, schedule, noise, clip=False):
     if t == 0:
         return mean
     return mean + ((1 - ab_prev) / (1 - ab_t) * beta_t) ** 0.5 * noise
+    ### END SOLUTION
 
 
-assert check.ddpm_step(my_ddpm_step)
+# %% [markdown]
+# <!-- hint: ddpm_step -->
+
+# %%
+my_ddpm_step = check.ddpm_step(my_ddpm_step)
+
+# %%
 assert torch.allclose(my_ddpm_step(x_t, eps, t, sched, z), pkg_prev, atol=1e-5)
+print(f"the step at t = {t} matches samplers.ddpm_step")
 
 # %% [markdown]
 # ## A whole run

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -144,21 +143,29 @@ plt.show()
 #
 # Write `my_ddim_step(x_t, eps, t, t_prev, schedule)` for $\eta = 0$: eq. 12 without the noise term.
 # `t_prev = -1` means "jump to the clean image"; there $\bar\alpha_{-1} = 1$ (no noise left).
-# Delete the solution and write your own; `check.solution("ddim_step")` prints the package's.
+# Complete it, then run the check under it.
 
 # %%
 def my_ddim_step(x_t, eps, t, t_prev, schedule):
     """Deterministic DDIM (eq. 12, eta = 0): x_{t_prev} = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab_t = float(schedule.alpha_bar[t])
     ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     x0_hat = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
     return ab_prev**0.5 * x0_hat + (1 - ab_prev) ** 0.5 * eps
+    ### END SOLUTION
 
 
-assert check.ddim_step(my_ddim_step)
+# %% [markdown]
+# <!-- hint: ddim_step -->
+
+# %%
+my_ddim_step = check.ddim_step(my_ddim_step)
+
+# %%
 pkg_x, _ = samplers.ddim_step(x_t, eps, 600, 550, sched, eta=0.0)
 assert torch.allclose(my_ddim_step(x_t, eps, 600, 550, sched), pkg_x, atol=1e-5)
+print("the step from t = 600 to 550 matches samplers.ddim_step")
 
 # %% [markdown]
 # ### Your sampler, in six lines

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -133,17 +132,21 @@ with torch.no_grad():
 #
 # ## Exercise: the guided noise
 #
-# Write `my_guided_eps(eps_c, eps_u, s)` in the diffusers form. Delete the solution and write your own;
-# `check.solution("guided_eps")` prints the package's version (which also runs the model).
+# Complete `my_guided_eps(eps_c, eps_u, s)` in the diffusers form, then run the check under it.
 
 # %%
 def my_guided_eps(eps_c, eps_u, s):
-    """Classifier-free guidance: eps_u + s * (eps_c - eps_u)."""
-    # YOUR CODE HERE (solution shown)
+    """Classifier-free guidance in the diffusers form."""
+    ### BEGIN SOLUTION
     return eps_u + s * (eps_c - eps_u)
+    ### END SOLUTION
 
 
-assert check.guided_eps(my_guided_eps)
+# %% [markdown]
+# <!-- hint: guided_eps -->
+
+# %%
+my_guided_eps = check.guided_eps(my_guided_eps)
 
 # %% [markdown]
 # Tie it to the package's `guided_eps(model, x, t, y, s)`, which runs the model itself: $s = 1$ must

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -54,6 +53,7 @@ import torch
 
 import diffusion_lab as dl
 from diffusion_lab.classifier import load_classifier
+from diffusion_lab.course import check
 from diffusion_lab.evaluate import evaluate_model, real_floor
 from diffusion_lab.metrics import gaussian_frechet, within_class_spread
 
@@ -88,21 +88,21 @@ for n in (100, 500, 2000):
 #
 # With $\Sigma_1 = \mathrm{diag}(v_1)$ and $\Sigma_2 = \mathrm{diag}(v_2)$ the matrix square root is
 # elementwise, and the formula collapses to
-# $\lVert \mu_1 - \mu_2\rVert^2 + \sum_i (\sqrt{v_{1,i}} - \sqrt{v_{2,i}})^2$. Write it.
+# $\lVert \mu_1 - \mu_2\rVert^2 + \sum_i (\sqrt{v_{1,i}} - \sqrt{v_{2,i}})^2$. Complete it, then
+# run the check under it.
 
 # %%
 def my_frechet_diagonal(mu1, var1, mu2, var2):
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     return ((mu1 - mu2) ** 2).sum() + ((var1.sqrt() - var2.sqrt()) ** 2).sum()
+    ### END SOLUTION
 
 
-mu1, mu2 = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
-v1, v2 = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64), torch.tensor([4.0, 1.0, 9.0], dtype=torch.float64)
-mine = float(my_frechet_diagonal(mu1, v1, mu2, v2))
-reference = gaussian_frechet(mu1, torch.diag(v1), mu2, torch.diag(v2))
-print("✅ correct" if abs(mine - reference) < 1e-9 else f"❌ got {mine:.4f}, expected {reference:.4f}. "
-      "Hint: subtract the square roots of the variances, not the variances.")
-assert abs(mine - reference) < 1e-9
+# %% [markdown]
+# <!-- hint: frechet_diagonal -->
+
+# %%
+my_frechet_diagonal = check.frechet_diagonal(my_frechet_diagonal)
 
 # %% [markdown]
 # ## A live evaluation
