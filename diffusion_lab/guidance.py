@@ -1,10 +1,10 @@
-"""Classifier-free guidance (Ho & Salimans 2022).
+"""Classifier-free guidance (Ho & Salimans 2022, https://arxiv.org/abs/2207.12598).
 
 One network predicts both eps(x_t, y) (conditional) and eps(x_t, null) (unconditional, learnt by
 dropping labels during training). Sampling extrapolates from the second towards the first:
 
     eps = eps_u + s * (eps_c - eps_u)          (the form diffusers uses: guidance_scale = s)
-        = (1 + w) * eps_c - w * eps_u          (the paper's form, with s = 1 + w)
+        = (1 + w) * eps_c - w * eps_u          (Ho & Salimans' eq. 6, with s = 1 + w)
 
 s = 1 (w = 0) is plain conditional sampling; s = 0 (w = -1) is unconditional; s > 1 sharpens.
 """

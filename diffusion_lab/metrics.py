@@ -1,7 +1,7 @@
 """Sample-quality numbers measured in a small classifier's feature space (see classifier.py).
 
-Frechet distance (Heusel et al. 2017, the "FID" formula) between Gaussians fitted to two sets of
-features:   FD = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
+Frechet distance (Heusel et al. 2017, https://arxiv.org/abs/1706.08500, the "FID" formula) between
+Gaussians fitted to two sets of features:   FD = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
 It is biased upwards at small sample counts, so we always print the *real-data floor*: the same
 distance between two halves of the real test set at the same sample count.
 """

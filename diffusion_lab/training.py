@@ -35,19 +35,19 @@ from .schedules import make_schedule
 from .settings import autocast_dtype, pick_device
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
-MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
+MINIMAL_WIDTH = 64  # Yu 2025 (arXiv:2512.07201) uses 128; 64 keeps it trainable on a CPU
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 
 
 @dataclass
 class TrainConfig:
     dataset: str = "mnist"
-    model: str = "unet"  # "unet" (default) or "minimal" (the paper's)
+    model: str = "unet"  # "unet" (default) or "minimal" (Yu 2025's)
     base_channels: int | None = None  # None: DEFAULT_WIDTH[model]
     channel_mults: tuple[int, ...] = (1, 2, 2)
     num_res_blocks: int = 1
     attention: bool = True
-    time_embedding: str = "every"  # "middle": the paper's choice, for the ablation
+    time_embedding: str = "every"  # "middle": Yu 2025's choice, for the ablation
     conditional: bool = True
     p_uncond: float = 0.1  # label dropout for classifier-free guidance
     schedule: str = "linear"

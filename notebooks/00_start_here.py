@@ -61,8 +61,14 @@ if "google.colab" in sys.modules:
 # | **05** | DDPM sampling | the reverse step term by term; $x_t$ and the predicted $x_0$ along $t$ |
 # | **06** | DDIM | the deterministic update, fewer steps, $\eta$, interpolation |
 # | **07** | classifier-free guidance | label dropout, the guidance formula, trading diversity for fidelity |
+# | **08** | evaluation | Fréchet distance beside its real-data floor, class accuracy, diversity: steps, guidance and architectures compared with numbers and error bars |
 #
 # Chapters 01-03 need no training and run in well under a minute. Each chapter runs on its own, in any order.
+#
+# **Exercises.** Every chapter has one: a function to write, a hint folded under it, and a check
+# that says what is right or wrong (and names the mistake when it is a common one). This is the
+# student edition if you opened `notebooks/`; the instructor edition, with the worked answers, is
+# in `solutions/` (how they are made: `notebooks/README.md`).
 #
 # **How to run the course**
 # - *Locally:* `make lab` in the repository root creates a virtual environment, installs
@@ -70,6 +76,33 @@ if "google.colab" in sys.modules:
 # - *On Colab:* click the badge at the top of any chapter; its first cell installs the package.
 # - *Fast mode:* set the environment variable `DIFFUSION_LAB_FAST=1` and the notebooks pick smaller
 #   settings (fewer images, fewer steps). The automated tests use it; the figures get rougher.
+#
+# ## Where the course comes from
+#
+# The course follows two sources, and goes back to the papers they build on for every equation:
+#
+# - **Yu (2025), "Understanding Diffusion Models via Code Execution"**, [arXiv:2512.07201](https://arxiv.org/abs/2512.07201),
+#   with its code: [github.com/disanda/GM, folder DDPM-DDIM-ClassifierFree](https://github.com/disanda/GM/tree/main/DDPM-DDIM-ClassifierFree).
+#   A 300-line implementation of DDPM, DDIM and classifier-free guidance, read line by line. Its
+#   minimal U-Net is `dl.MinimalUNet`; where its code differs from ours, a "paper's code vs ours"
+#   box in the chapter says how, with a number we measured.
+# - **A DDPM tutorial article** the course was planned from (intuition, the maths, a small U-Net,
+#   then guidance, DDIM, faster samplers, latent diffusion). It has no title or address to cite, so
+#   we cite the primary papers it summarises, listed in the last column.
+#
+# | chapter | Yu 2025 (arXiv:2512.07201) | tutorial article | primary papers |
+# |---|---|---|---|
+# | 01 noise schedules | §3.1 (timesteps, $\beta$, $\alpha$, $\bar\alpha$) | §3, §4 step 1 | Ho et al. 2020 §4 ([2006.11239](https://arxiv.org/abs/2006.11239)); Nichol & Dhariwal 2021 §3.2 ([2102.09672](https://arxiv.org/abs/2102.09672)) |
+# | 02 forward noising | §3.2-3.3 (the jump, its code) | §3 | Ho et al. 2020 eq. 2, 4 |
+# | 03 the U-Net | §6 (blocks, time embedding) | §4 step 2 | Ronneberger et al. 2015 ([1505.04597](https://arxiv.org/abs/1505.04597)); Vaswani et al. 2017 §3.5 ([1706.03762](https://arxiv.org/abs/1706.03762)); Dhariwal & Nichol 2021 ([2105.05233](https://arxiv.org/abs/2105.05233)) |
+# | 04 DDPM training | §3.3.2 (loss), §8.1 | §3 (objective), §4 step 3 | Ho et al. 2020 eq. 14, Algorithm 1; Hang et al. 2023 ([2303.09556](https://arxiv.org/abs/2303.09556)) |
+# | 05 DDPM sampling | §4 (posterior, denoising step, loop) | §4 (sampling) | Ho et al. 2020 eq. 6-7, 11, 15, Algorithm 2 |
+# | 06 DDIM | §5, §8.3 | §5 (schedulers) | Song et al. 2021 eq. 12, 16 ([2010.02502](https://arxiv.org/abs/2010.02502)) |
+# | 07 classifier-free guidance | §7, §8.4 | §5 (conditioning) | Ho & Salimans 2022 ([2207.12598](https://arxiv.org/abs/2207.12598)) |
+# | 08 evaluation | §8 (results, as images only) | | Heusel et al. 2017 ([1706.08500](https://arxiv.org/abs/1706.08500)) |
+#
+# Conventions (0-based $t$, $x_0$ always the clean image, $\beta$ a variance, the two ways to write
+# the guidance scale) are in `notebooks/CONVENTIONS.md`, with an index diagram.
 
 # %% [markdown]
 # ## Check your setup
@@ -94,7 +127,7 @@ print(f"diffusion_lab {dl.__version__} | torch {torch.__version__} | device: {de
 # subset shipped with the course, so it works offline. It prints which one it found.
 
 # %%
-data = dl.load_data("mnist", "train", limit=dl.pick(1000, 200))
+data = dl.load_data("mnist", "train", limit=dl.pick(default=1000, fast=200))
 print("images:", tuple(data.images.shape), data.images.dtype,
       f"values in [{data.images.min():.0f}, {data.images.max():.0f}]")
 show_images(data.images[:32], nrow=16, size=8, title="real MNIST digits")
@@ -103,8 +136,8 @@ plt.show()
 # %% [markdown]
 # ## Your first generated digits
 #
-# The course ships a small class-conditional U-Net trained on MNIST (about a million parameters).
-# We ask it for every digit 0-9, one row per digit, using the **DDIM** sampler with a few dozen
+# The course ships a small class-conditional U-Net trained on MNIST (its size and training are
+# printed below). We ask it for every digit 0-9, one row per digit, using the **DDIM** sampler with a few dozen
 # steps and **classifier-free guidance** of strength 3. You will learn what each of those words
 # means in chapters 05-07; for now, just watch it work.
 
@@ -115,7 +148,7 @@ print(f"{type(model).__name__}: {dl.count_parameters(model):,} parameters, "
       f"trained for {config['training'].get('steps_done', 0):,} steps")
 
 # %%
-per_digit, steps = dl.pick((8, 25), (4, 15), gpu=(16, 50))
+per_digit, steps = dl.pick(default=(8, 25), fast=(4, 15), gpu=(16, 50))
 labels = torch.arange(10).repeat_interleave(per_digit)  # 0,0,...,1,1,...: one row per digit
 samples = dl.sample(model, schedule, len(labels), sampler="ddim", steps=steps, y=labels,
                     guidance=3.0, seed=0, progress=False)

@@ -43,13 +43,16 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
+import json
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
 from diffusion_lab import samplers
+from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, table_figure
 from diffusion_lab.course.widgets import sampler_controls
@@ -171,7 +174,7 @@ print("the step from t = 600 to 550 matches samplers.ddim_step")
 # ### Your sampler, in six lines
 #
 # Pure noise, then `my_ddim_step` along the sub-grid. With $\eta = 0$ nothing random happens after the
-# start, so if we draw $x_T$ the way `samplers.sample` does (from a generator seeded with `seed`), the
+# start, so if we draw the starting noise $x_{T-1}$ the way `samplers.sample` does (from a generator seeded with `seed`), the
 # two must give the same images:
 
 # %%
@@ -194,8 +197,56 @@ show_images(mine, nrow=10, title="your DDIM sampler: 20 steps, eta = 0 (one imag
 plt.show()
 
 # %% [markdown]
-# Twenty network calls instead of a thousand, and the digits are as good as chapter 05's.
+# Twenty network calls instead of a thousand. Are the digits as good as DDPM's? Not quite, and by
+# how much is a measurement, not an impression: chapter 08 sampled 500 images each way from this
+# model and graded them (`python scripts/evaluate_all.py steps`; FD ± its bootstrap spread, lower is
+# better; the floor is real digits against real digits):
+
+# %%
+steps_rows = json.loads(Path("../data/results/steps.json").read_text())
+for r in steps_rows:
+    if (r["sampler"], r["steps"]) in (("ddim", 20), ("ddim", 50), ("ddpm", 1000)):
+        spread = f" ± {r['fd_std']:.1f}" if "fd_std" in r else ""
+        print(f"{r['sampler']} {r['steps']:4d} steps: FD {r['fd']:6.1f}{spread} (floor {r['fd_real_floor']:.1f}), "
+              f"class accuracy {r['class_accuracy']:.1%}, {r['sample_seconds']:.0f} s for {r['num']} images")
+
+# %% [markdown]
+# Compare the FDs with their spreads: a gap smaller than about twice the spread is not a measured
+# difference. Whatever the gap, DDIM buys it back many times over in time (the last column).
 #
+# ### Paper's code vs ours: the DDIM grid and clipping
+#
+# Yu 2025's `ddim_sample` ([disanda/GM](https://github.com/disanda/GM/tree/main/DDPM-DDIM-ClassifierFree),
+# `ddpm.py`) is eq. 12 with $\eta = 0$ too, but three lines differ from ours:
+#
+# 1. its grid is `range(0, T, T // steps) + 1`: shifted by one, it visits 951, 901, ..., 1 where
+#    "leading" visits 950, 900, ..., 0;
+# 2. its list of previous timesteps starts at 0, so the last step lands on $\bar\alpha_0$ (one
+#    step's noise left in) instead of the clean image, $\bar\alpha = 1$ (the `ends_on_alpha_bar_0`
+#    mistake the check above knows);
+# 3. it clips $\hat x_0$ to $[-1, 1]$ but keeps the raw $\epsilon_\theta$ in the "direction" term,
+#    so the pair no longer describes $x_t$: `clip_x0=True` in our sampler steps with the noise that
+#    the clipped $\hat x_0$ implies instead (diffusers' `use_clipped_model_output`).
+#
+# Which of them matters? `python scripts/paper_vs_ours.py` sampled 500 guided digits ($s = 3$, 20
+# steps) from the shipped model with each variant, from the same starting noise, and graded them:
+
+# %%
+paper = json.loads(Path("../data/results/paper_ddim.json").read_text())
+print(f"{paper['num']} samples each, DDIM {paper['steps']} steps, s = {paper['guidance']:g}; `{paper['command']}`")
+for arm in paper["arms"]:
+    print(f"{arm['class_accuracy']:7.1%} recognised, FD {arm['fd']:7.1f} ± {arm['fd_std']:5.1f}  {arm['arm']}")
+
+# %% [markdown]
+# Compare the rows that differ in one thing. The first two differ only in the grid (offset and final
+# step); the second and third only in the noise used beside a clipped $\hat x_0$; the last row does
+# not clip at all. Keeping the raw noise beside a clipped guess is the change that decides the
+# outcome: early in sampling, $\hat x_0$ is far out of range (chapter 05), clipping moves it a long
+# way, and the raw $\epsilon_\theta$ then no longer matches it, so every step pushes $x_t$ off the
+# path the model was trained on. (The README's recipe section measured the same effect on a model
+# trained for 10 minutes.)
+
+# %% [markdown]
 # ## Play: steps and $\eta$
 #
 # Below, the same labels and the same seed for every setting, precomputed over a grid of step counts
@@ -205,7 +256,7 @@ plt.show()
 # %%
 steps_grid = [5, 10, 20, 50]
 eta_grid = [0.0, 0.5, 1.0]
-n = dl.pick(16, 4, gpu=32)
+n = dl.pick(default=16, fast=4, gpu=32)
 grid_labels = torch.arange(n) % 10
 results, seconds = {}, {}
 for s in steps_grid:
@@ -223,10 +274,10 @@ steps_slider, eta_slider = sampler_controls(results, steps_grid, eta_grid, nrow=
 
 # %% [markdown]
 # - Down the $\eta = 0$ column the images *stay the same digits*: more steps only refine the strokes.
-# - With $\eta > 0$ fresh noise enters at every step, so the image no longer depends on $x_T$ alone:
+# - With $\eta > 0$ fresh noise enters at every step, so the image no longer depends on $x_{T-1}$ alone:
 #   the same start ends as a differently shaped digit, and it changes again with the step count
 #   (each count draws different noise). The larger $\eta$, the more it wanders.
-# - Even 5 steps give recognisable digits on this easy dataset; strokes get cleaner up to 20-50.
+# - How few steps still give digits you can read? Chapter 08's steps sweep grades 5 to 100 steps.
 #
 # ## Speed against steps
 #
@@ -234,7 +285,7 @@ steps_slider, eta_slider = sampler_controls(results, steps_grid, eta_grid, nrow=
 # steps. Measured here (one image per class, $\eta = 0$); the dashed line extends the fit to DDPM's 1000.
 
 # %%
-speed_steps = dl.pick([5, 10, 20, 50, 100, 200], [5, 10, 20, 50])
+speed_steps = dl.pick(default=[5, 10, 20, 50, 100, 200], fast=[5, 10, 20, 50])
 speed_images, speed_seconds = {}, []
 for s in speed_steps:
     start = time.perf_counter()
@@ -257,12 +308,12 @@ plt.show()
 # %% [markdown]
 # ## Same noise, same image
 #
-# With $\eta = 0$ the sampler is a fixed map from the starting noise $x_T$ to an image. Different step
+# With $\eta = 0$ the sampler is a fixed map from the starting noise $x_{T-1}$ to an image. Different step
 # counts approximate the same map more or less finely, so they land on (nearly) the same image:
 
 # %%
 table_figure({(s, 0): speed_images[s] for s in speed_steps}, speed_steps, [0], "steps", "", per_cell=10,
-             cell_size=0.6, title="eta = 0, the same x_T in every row (one image per class)")
+             cell_size=0.6, title="eta = 0, the same starting noise in every row (one image per class)")
 plt.show()
 
 reference = speed_images[speed_steps[-1]]
@@ -272,7 +323,7 @@ print("mean |pixel difference| from the", speed_steps[-1], "step images:",
 
 # %% [markdown]
 # The differences shrink as the step count grows: the coarse runs are approximations of the same
-# trajectory. This is what makes DDIM useful for editing: the noise $x_T$ acts like a *code* for the
+# trajectory. This is what makes DDIM useful for editing: the noise $x_{T-1}$ acts like a *code* for the
 # image (and DDIM can even be run backwards to find the code of a real image, "DDIM inversion").
 #
 # ## Walking between two images
@@ -281,7 +332,7 @@ print("mean |pixel difference| from the", speed_steps[-1], "step images:",
 # a class, and decode points between them. The obvious path, the straight line
 # $(1-\lambda) z_0 + \lambda z_1$, has a flaw: halfway, its length is only about $0.71$ of a typical
 # noise vector's (two independent Gaussians partly cancel), so the sampler starts from a "quieter"
-# $x_T$ than any it was built for. Spherical interpolation (slerp), which the DDIM paper uses for this
+# $x_{T-1}$ than any it was built for. Spherical interpolation (slerp), which the DDIM paper uses for this
 # experiment, walks along the arc instead and keeps the length:
 #
 # $$\text{slerp}(z_0, z_1; \lambda) = \frac{\sin((1-\lambda)\theta)}{\sin\theta}\,z_0
@@ -298,7 +349,7 @@ def slerp(z0, z1, lam):
 
 g = torch.Generator().manual_seed(3)
 z0, z1 = torch.randn(1, 1, 28, 28, generator=g), torch.randn(1, 1, 28, 28, generator=g)
-lams = torch.linspace(0, 1, dl.pick(9, 5))
+lams = torch.linspace(0, 1, dl.pick(default=9, fast=5))
 paths = {"slerp": torch.cat([slerp(z0, z1, lam) for lam in lams]),
          "straight line": torch.cat([(1 - lam) * z0 + lam * z1 for lam in lams])}
 
@@ -313,23 +364,38 @@ plt.show()
 
 # %%
 digit = 2
-walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, steps=dl.pick(50, 20),
-                                   seed=0, progress=False)
-        for name, x in paths.items()}
-table_figure(walk, list(paths), [0], "path", "", per_cell=len(lams), cell_size=0.8,
+rows = {"slerp, s = 1": (paths["slerp"], None), "straight line, s = 1": (paths["straight line"], None),
+        "slerp, guidance s = 3": (paths["slerp"], 3.0)}
+walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, guidance=s,
+                                   steps=dl.pick(default=50, fast=20), seed=0, progress=False)
+        for name, (x, s) in rows.items()}
+table_figure(walk, list(rows), [0], "path", "", per_cell=len(lams), cell_size=0.8,
              title=f"class {classes[digit]}: decoding noises between z0 (left) and z1 (right)")
 plt.show()
-mid = len(lams) // 2
-print(f"halfway images, mean |pixel difference| between the two paths: "
-      f"{(walk[('slerp', 0)][mid] - walk[('straight line', 0)][mid]).abs().mean().item():.3f}")
+
+clf = load_classifier("mnist")[0]
+for name in rows:
+    _, pred, conf = features_and_predictions(clf, walk[(name, 0)].clamp(-1, 1))
+    print(f"{name:<22} frames read as a {classes[digit]}: {int((pred == digit).sum())} of {len(lams)}; "
+          f"classifier confidence per frame: {' '.join(f'{c:.2f}' for c in conf.tolist())}")
 
 # %% [markdown]
-# Along the arc every image is a digit of the class, morphing from one to the other with all the
-# quirks of real handwriting on the way. Along the straight line the middle images are *simpler*:
-# clean, generic twos with the personality of neither end. A quieter $x_T$ acts like a lower sampling
-# temperature, pulling the sample toward the most typical digit (on large image models the same
-# effect shows as flat, washed-out images). To explore what lies *between* two samples, stay on the
-# sphere: slerp.
+# Read the figure with the printed confidences (the course's digit classifier's probability for its
+# answer, frame by frame). Three things happen:
+#
+# - **Slerp keeps the noise typical**, so every frame is a sample the model could have drawn. But a
+#   typical noise halfway between two codes can sit between two of the model's "basins": without
+#   guidance the sampler then lands on a blend of the two shapes, a scribble that is neither end,
+#   and the classifier's confidence drops there. That is the model's honest answer for that noise.
+# - **The straight line's middle frames look cleaner for the wrong reason**: their noise is quieter
+#   than any real start (the plot above), and a quieter start acts like a lower sampling temperature,
+#   pulling the sample towards the most typical digit. They show a different distribution, not what
+#   lies between the two samples (on large image models the same effect shows as flat, washed-out
+#   images).
+# - **Guidance fixes the slerp walk**: with $s = 3$ each step pushes towards the class (chapter 07),
+#   so the in-between codes decode to clear digits too and the walk morphs from one to the other.
+#
+# So: interpolate on the sphere (slerp), and add some guidance if the middle frames fall between modes.
 
 # %% [markdown]
 # ## What to try next

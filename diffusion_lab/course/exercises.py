@@ -451,7 +451,7 @@ _add(Exercise(
         Mistake("ends_on_alpha_bar_0", "the last step lands on alpha_bar_0 instead of 1",
                 "the final jump must reach the clean image (alpha_bar = 1); stopping at alpha_bar_0 leaves a "
                 "little noise in (the paper's code does this: see chapter 06's comparison box)",
-                ("06", "Paper's code vs ours: the DDIM grid"),
+                ("06", "Paper's code vs ours: the DDIM grid and clipping"),
                 lambda *a: _ddim_variant(*a, ab_prev=float(a[4].alpha_bar[max(a[3], 0)]))),
         Mistake("direction_of_t", "sqrt(1 - ab_t) * eps: the noise level of step t instead of t_prev",
                 "the result must sit at the noise level of t_prev, so eps is scaled by sqrt(1 - ab_prev)",
