@@ -52,7 +52,7 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
     """Nichol & Dhariwal 2021, eq. 17 (https://arxiv.org/abs/2102.09672):
     alpha_bar(t) = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2).
 
-    beta_t = 1 - alpha_bar(t+1)/alpha_bar(t), capped at 0.999 as in the paper (the last step
+    beta_t = 1 - alpha_bar(t+1)/alpha_bar(t), capped at 0.999 as Nichol & Dhariwal do (the last step
     would otherwise be beta = 1, a division by zero when predicting x_0).
     """
     steps = torch.arange(T + 1, dtype=torch.float64) / T

@@ -477,7 +477,7 @@ plt.show()
 # - Replace the target `eps` by `x0` in the loss. Does the check notice? What does that tell you about
 #   what this test can and cannot catch?
 # - Build `dl.UNet(..., attention=False)` or `channel_mults=(1, 2)` and rerun the shape table.
-# - `dl.UNet(..., time_embedding="middle")` gives the default U-Net the paper's wiring (only the middle
+# - `dl.UNet(..., time_embedding="middle")` gives the default U-Net Yu 2025's wiring (only the middle
 #   blocks see $t$ and $y$). Rerun the "which layers know $t$" figure with it.
 # - Draw the embedding figure with `dl.embeddings.timestep_embedding(ts, dim, max_period=100.0)`:
 #   what happens to the similarity picture?

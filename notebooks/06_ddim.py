@@ -72,7 +72,7 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}")
 # guess $\hat x_0$ and the noise estimate $\epsilon_\theta$, an image at any earlier time $s < t$
 # "should" look like the forward process applied to $\hat x_0$ with that very noise:
 # $\sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\epsilon_\theta$. DDIM's update (Song et al. 2021,
-# eq. 12, written in this course's $\bar\alpha$ notation, where the paper writes $\alpha$) is exactly
+# eq. 12, written in this course's $\bar\alpha$ notation, where Song et al. write $\alpha$) is exactly
 # that, with an optional share $\sigma_t^2$ of the noise replaced by fresh noise:
 #
 # $$x_s = \sqrt{\bar\alpha_s}\,\underbrace{\frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)}

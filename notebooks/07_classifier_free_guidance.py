@@ -205,7 +205,7 @@ plt.show()
 # ## Sampling with guidance: a class picker and a scale slider
 #
 # Now full DDIM runs (chapter 06) with guidance at every step, for every class at a range of scales,
-# all from the same starting noises: for each class, seed $k$ starts from the same $x_T$ at every
+# all from the same starting noises: for each class, seed $k$ starts from the same $x_{T-1}$ at every
 # scale. Precomputed once, so the controls below only pick images.
 
 # %%

@@ -20,8 +20,8 @@ PURPOSE = {
     "mnist_uncond": "MNIST, unconditional DDPM.",
     "mnist_cfg_unet": "Architecture comparison arm (chapter 08): our U-Net, t and y in every block.",
     "mnist_cfg_unet_middle": "Architecture comparison arm (chapter 08): our U-Net with t and y only in the "
-    "middle blocks, as the paper does.",
-    "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): the paper's minimal U-Net.",
+    "middle blocks, as Yu 2025's minimal U-Net does.",
+    "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): Yu 2025's minimal U-Net (arXiv:2512.07201).",
 }
 
 
@@ -129,7 +129,7 @@ def results_section() -> str:
         ("steps", "Quality against sampling steps (mnist_cfg, s = 1, {num} samples)", ["sampler", "steps"]),
         ("guidance", "Guidance scale: adherence against diversity (mnist_cfg, DDIM 20, {num} samples)", ["guidance"]),
         ("architecture", "Same short training budget in steps (600; 1000 for the cheaper minimal U-Net): "
-         "the paper's minimal U-Net against ours (DDIM 20, s = 3, {num} samples)",
+         "Yu 2025's minimal U-Net against ours (DDIM 20, s = 3, {num} samples)",
          ["arm", "training_steps"]),
     ]
     for part, title, keys in tables:

@@ -61,9 +61,9 @@ def main() -> None:
     floor, reference = real_floor(test_feats, NUM, test_labels)
     ours_grid = (ddim_timesteps(schedule.T, STEPS), ddim_timesteps(schedule.T, STEPS)[1:] + [-1])
     arms = [
-        ("the paper's DDIM: grid + 1, ends on alpha_bar_0, clips x_0, keeps the raw eps",
+        ("Yu 2025's DDIM: grid + 1, ends on alpha_bar_0, clips x_0, keeps the raw eps",
          paper_grid(schedule.T, STEPS), True, True),
-        ("our grid, clipping as the paper (clipped x_0, raw eps)", ours_grid, True, True),
+        ("our grid, clipping as Yu 2025 (clipped x_0, raw eps)", ours_grid, True, True),
         ("ours, clip_x0=True (clipped x_0 and the eps it implies)", ours_grid, False, True),
         ("ours, no clipping (the default)", ours_grid, False, False),
     ]

@@ -14,7 +14,7 @@ from recipe_sweep import BASE, _load  # noqa: E402  (scripts/ is on sys.path whe
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "quality_vs_minutes.png"
-LABEL = {"unet": "our U-Net", "minimal": "the paper's minimal U-Net"}
+LABEL = {"unet": "our U-Net", "minimal": "Yu 2025's minimal U-Net"}
 
 
 def minutes_table(rows: list[dict]) -> list[str]:

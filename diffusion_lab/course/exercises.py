@@ -147,7 +147,7 @@ _add(Exercise(
                 "below it and turns negative for long schedules",
                 ("01", "One step of noise"), lambda b: 1 - torch.cumsum(b, 0)),
         Mistake("cumprod_of_betas", "a running product of beta instead of 1 - beta",
-                "the product of the noise variances is not a signal scale (the paper's code computes it too, "
+                "the product of the noise variances is not a signal scale (Yu 2025's code computes it too, "
                 "as betas_cumprod, and never uses it)",
                 ("01", "One step of noise"), lambda b: torch.cumprod(b, 0)),
         Mistake("shifted", "alpha_bar_{t-1}: the product stops one step early",
@@ -450,7 +450,7 @@ _add(Exercise(
                 lambda *a: _ddim_variant(*a, ab_prev=float(a[4].alpha_bar[a[3]]))),
         Mistake("ends_on_alpha_bar_0", "the last step lands on alpha_bar_0 instead of 1",
                 "the final jump must reach the clean image (alpha_bar = 1); stopping at alpha_bar_0 leaves a "
-                "little noise in (the paper's code does this: see chapter 06's comparison box)",
+                "little noise in (Yu 2025's code does this: see chapter 06's comparison box)",
                 ("06", "Paper's code vs ours: the DDIM grid and clipping"),
                 lambda *a: _ddim_variant(*a, ab_prev=float(a[4].alpha_bar[max(a[3], 0)]))),
         Mistake("direction_of_t", "sqrt(1 - ab_t) * eps: the noise level of step t instead of t_prev",
