@@ -37,7 +37,7 @@ PARTS = {
     + [row("mnist_cfg", 500, "ddpm")],
     # Guidance scale: class accuracy against diversity.
     "guidance": lambda: [row("mnist_cfg", 500, "ddim", 20, g) for g in (0.0, 1.0, 2.0, 3.0, 5.0, 7.0)],
-    # Same short budget in steps (600; 1000 for the cheaper minimal U-Net; not the same wall time, not the
+    # Same short budget in steps (600; 1000 for the cheaper minimal U-Net; not the same wall time, not
     # Yu 2025's width 128): Yu 2025's minimal U-Net, ours with t only in the middle, ours.
     "architecture": lambda: [
         row(n, 500, "ddim", 20, 3.0, arm=arm)
