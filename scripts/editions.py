@@ -2,6 +2,7 @@
 
     python scripts/editions.py                       # rebuild both editions' cells; keep outputs of unchanged cells
     python scripts/editions.py --execute 03 05       # ... then run those chapters' editions (all when none given)
+    python scripts/editions.py --execute --edition student    # ... only the student edition
     python scripts/editions.py --check               # exit 1 if a committed edition is out of date (the test's job)
 
 The source of a chapter is `notebooks/NN_name.py` (jupytext percent format). Its exercise cells
@@ -200,13 +201,13 @@ def _save(nb, target: Path) -> None:
     os.replace(tmp, target)  # never a half-written notebook
 
 
-def execute(source: Path, timeout: int = 1200) -> None:
-    """Run both editions top to bottom (default mode: DIFFUSION_LAB_FAST must be unset) and save them."""
+def execute(source: Path, editions=tuple(EDITIONS), timeout: int = 1200) -> None:
+    """Run the editions top to bottom (default mode: DIFFUSION_LAB_FAST must be unset) and save them."""
     from nbclient import NotebookClient
 
     if os.environ.get("DIFFUSION_LAB_FAST"):
         raise SystemExit("unset DIFFUSION_LAB_FAST: the committed outputs are the default mode's.")
-    for edition in EDITIONS:
+    for edition in editions:
         target = path(source, edition)
         nb = nbformat.read(target, as_version=4)
         start = time.perf_counter()
@@ -222,6 +223,7 @@ def main(argv=None) -> int:
     p.add_argument("chapters", nargs="*", help="chapter numbers or names (default: all)")
     p.add_argument("--execute", action="store_true", help="also run the editions and save their outputs")
     p.add_argument("--check", action="store_true", help="only report editions that are out of date")
+    p.add_argument("--edition", choices=list(EDITIONS), help="with --execute: run only this edition")
     a = p.parse_args(argv)
     try:
         chosen = sources(a.chapters)
@@ -233,7 +235,7 @@ def main(argv=None) -> int:
         for s in chosen:
             write(s)
             if a.execute:
-                execute(s)
+                execute(s, [a.edition] if a.edition else list(EDITIONS))
     except SourceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
