@@ -28,7 +28,8 @@ Editions are not jupytext pairs (saving a student notebook must never overwrite 
 the .py, run this script, then execute (`--execute`, minutes per chapter: run it through
 /work/bin/cpujob on a shared machine). Executed outputs keep no widget views or widget state (a
 saved widget without its kernel shows a frozen bar or an error), so the static figures that every
-viewer draws first are what a reader without a kernel sees. notebooks/README.md explains it for
+viewer draws first (and any kernel-free fallback published beside a widget) are what a reader without
+a kernel sees. notebooks/README.md explains it for
 chapter authors.
 """
 
@@ -170,13 +171,20 @@ def stale(source: Path) -> list[str]:
     return problems
 
 
+def frozen(output) -> bool:
+    """A widget view with nothing to show without its kernel: a progress bar frozen where it was
+    saved, or a viewer without a kernel-free fallback (text/html) beside it."""
+    data = output.get("data", {})
+    return WIDGET_VIEW in data and "text/html" not in data
+
+
 def clean_outputs(nb) -> None:
-    """Drop widget views (a frozen progress bar or an empty viewer without the kernel) and widget state."""
+    """Drop frozen widget views and the saved widget state; keep the static figures every viewer draws."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # timestamps: noise in every diff
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+            cell.outputs = [o for o in cell.get("outputs", []) if not frozen(o)]
 
 
 def write(source: Path) -> None:
