@@ -15,6 +15,8 @@ import torch
 
 from .schedules import Schedule
 
+PREDICTION_TYPES = ("eps", "v")  # what a network can be trained to predict: the noise, or v (below)
+
 
 def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None):
     """Sample x_t ~ q(x_t | x_{t-1}) (eq. 2): one small step of noise."""

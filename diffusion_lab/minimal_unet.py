@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embeddings import LabelEmbedding, timestep_embedding
-from .layers import check_image_size, check_input, group_norm
+from .layers import check_image_size, check_input, group_norm, register_to_config
 
 GROUPS = 32  # GroupNorm groups, as in Yu 2025's code
 
@@ -44,6 +44,7 @@ class _ResidualBlock(nn.Module):
 class MinimalUNet(nn.Module):
     """eps_theta(x_t, t, y) with Yu 2025's layout (arXiv:2512.07201, sec. 6). base_channels=128 there."""
 
+    @register_to_config
     def __init__(
         self,
         image_size: int = 28,

@@ -41,7 +41,6 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -54,7 +53,8 @@ from diffusion_lab.course import check
 from diffusion_lab.course.plots import plot_losses, show_images, show_strip
 from diffusion_lab.course.widgets import plot_picker
 from diffusion_lab.evaluate import evaluate_model
-from diffusion_lab.training import TrainConfig, train
+from diffusion_lab.results import load_results
+from diffusion_lab.training import TrainConfig, loss_weight, train
 
 torch.manual_seed(0)
 device = dl.pick_device()
@@ -132,7 +132,8 @@ plt.show()
 # tensor. `schedule.alpha_bar` holds $\bar\alpha_t$ for $t = 0, \dots, T-1$ (float64: convert it).
 #
 # Complete it, then run the check under it: it runs your function on a small random network and a
-# few batches (all nearly clean, all noisy, mixed $t$) and compares with the package's version.
+# few batches (all nearly clean, all noisy, mixed $t$) and compares with the package's version,
+# `dl.diffusion_loss` (in `diffusion_lab/training.py`; `train` calls it).
 
 # %%
 def training_loss(model, x0, t, noise, schedule, y=None):
@@ -218,8 +219,7 @@ plt.show()
 # minutes on a 2-core CPU, and had its guided samples graded by the course's digit classifier:
 
 # %%
-RESULTS = Path("../data/results")
-sweep = json.loads((RESULTS / "recipe_quality.json").read_text())
+sweep = load_results("recipe_quality")  # data/results/recipe_quality.json
 print(f"{'variant':<34}{'images/s':>9}{'recognised':>12}{'FD (floor)':>16}")
 for r in sweep:
     print(f"{r['name']:<34}{r['images_per_s']:>9.0f}{r['class_accuracy']:>12.1%}{r['fd']:>9.1f} ({r['fd_real_floor']:.1f})")
@@ -326,7 +326,7 @@ grade = evaluate_model(result.model, sched, "mnist", num=dl.pick(default=200, fa
                        clip_x0=True)
 print(f"yours ({result.seconds / 60:.1f} min): the classifier recognises the requested digit in "
       f"{grade['class_accuracy']:.0%} of {grade['num']} samples")
-for r in json.loads((RESULTS / "recipe_minutes.json").read_text()):
+for r in load_results("recipe_minutes"):
     if r["model"] == "unet" and r["dataset"] == "mnist":
         print(f"README, {r['minutes']:g} min on the full training set: {r['class_accuracy']:.1%} of {r['num']} "
               f"samples ({r['command']})")
@@ -392,8 +392,7 @@ def loss_per_t(net, ts, n=64, seed=1):
 
 
 ts = [0, 2, 5, 10, 20, 50, 100, 200, 400, 600, 800, 999][:: dl.pick(default=1, fast=3)]
-snr = sched.snr[ts]
-weight = snr.clamp(max=5) / snr
+weight = loss_weight(torch.tensor(ts), sched, "min_snr")  # min(SNR_t, 5) / SNR_t, as train() uses it
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 ax.plot(ts, loss_per_t(result.model, ts), "o-", label=f"yours ({config['training']['loss_weighting']})")
 ax.plot(ts, loss_per_t(shipped, ts), "o-", label=f"shipped ({info['loss_weighting']})")
@@ -431,7 +430,7 @@ print(f"min-SNR weight at t = 0: {float(weight[0]):.1e}; at t = {ts[-1]}: {float
 # that guidance needs in chapter 07). Pick a run; the others stay in grey.
 
 # %%
-curves = json.loads((RESULTS / "loss_per_t.json").read_text())
+curves = load_results("loss_per_t")  # data/results/loss_per_t.json
 runs = {(r["loss_weighting"], r["p_uncond"]): r for r in curves["runs"]}
 print(f"{len(runs)} runs of {curves['steps']} steps each, measured on {curves['eval_images']} training images; "
       f"{curves['cpu']}, {curves['threads']} thread; `{curves['command']}`")

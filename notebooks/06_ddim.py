@@ -43,9 +43,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
-import json
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -56,6 +54,7 @@ from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, table_figure
 from diffusion_lab.course.widgets import sampler_controls
+from diffusion_lab.results import load_results
 
 torch.manual_seed(0)
 device = dl.pick_device()
@@ -203,7 +202,7 @@ plt.show()
 # better; the floor is real digits against real digits):
 
 # %%
-steps_rows = json.loads(Path("../data/results/steps.json").read_text())
+steps_rows = load_results("steps")  # data/results/steps.json
 for r in steps_rows:
     if (r["sampler"], r["steps"]) in (("ddim", 20), ("ddim", 50), ("ddpm", 1000)):
         spread = f" ± {r['fd_std']:.1f}" if "fd_std" in r else ""
@@ -232,7 +231,7 @@ for r in steps_rows:
 # steps) from the shipped model with each variant, from the same starting noise, and graded them:
 
 # %%
-paper = json.loads(Path("../data/results/paper_ddim.json").read_text())
+paper = load_results("paper_ddim")  # data/results/paper_ddim.json
 print(f"{paper['num']} samples each, DDIM {paper['steps']} steps, s = {paper['guidance']:g}; `{paper['command']}`")
 for arm in paper["arms"]:
     print(f"{arm['class_accuracy']:7.1%} recognised, FD {arm['fd']:7.1f} ± {arm['fd_std']:5.1f}  {arm['arm']}")

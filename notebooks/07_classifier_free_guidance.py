@@ -44,9 +44,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
 
 # %%
-import json
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -58,6 +56,7 @@ from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_strip, table_figure
 from diffusion_lab.course.widgets import guidance_viewer
 from diffusion_lab.guidance import guided_eps
+from diffusion_lab.results import load_results
 
 torch.manual_seed(0)
 device = dl.pick_device()
@@ -81,15 +80,13 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}; classes {classes}, null l
 # - $\epsilon_u = \epsilon_\theta(x_t, t, \varnothing)$: the noise, for a digit of any class (the
 #   unconditional model).
 #
-# Here is a training batch as the network sees it (the same three lines as in `training.train`):
+# Here is a training batch as the network sees it (`dl.drop_labels` is the function `training.train` calls):
 
 # %%
 data = dl.load_data("mnist", "train", limit=dl.pick(default=5000, fast=1000), verbose=False)
 g = torch.Generator().manual_seed(4)
 idx = torch.randint(len(data), (12,), generator=g)
-y_batch = data.labels[idx].clone()
-drop = torch.rand(len(y_batch), generator=g) < p_uncond
-y_batch[drop] = null
+y_batch = dl.drop_labels(data.labels[idx], p_uncond, null, generator=g)
 show_strip(data.images[idx][:, None], ["∅" if v == null else str(v.item()) for v in y_batch], size=0.9,
            title="the label the network is given with each image (∅: dropped)")
 plt.show()
@@ -300,7 +297,7 @@ plt.show()
 # (`python scripts/evaluate_all.py guidance`, DDIM 20 steps; FD ± its bootstrap spread):
 
 # %%
-guidance_rows = json.loads(Path("../data/results/guidance.json").read_text())
+guidance_rows = load_results("guidance")  # data/results/guidance.json
 for r in guidance_rows:
     if r["guidance"] in (1.0, 3.0):
         spread = f" ± {r['fd_std']:.1f}" if "fd_std" in r else ""

@@ -46,9 +46,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, os.path.abspath(".."))
 
 # %%
-import json
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -59,6 +57,7 @@ from diffusion_lab.course import check
 from diffusion_lab.course.widgets import plot_picker
 from diffusion_lab.evaluate import real_floor
 from diffusion_lab.metrics import class_accuracy, frechet_distance, within_class_spread
+from diffusion_lab.results import load_results
 
 device = dl.pick_device()
 print("device:", device, "| fast mode:", dl.fast_mode())
@@ -241,15 +240,11 @@ for n in counts:
 # that reproduces it. Re-run the script to check them on your machine.
 
 # %%
-RESULTS = Path("../data/results")
-
-
 def load_rows(part):
-    path = RESULTS / f"{part}.json"
-    if not path.exists():
-        print(f"{path} is missing: run `python scripts/evaluate_all.py {part}` from the repository root.")
-        return []
-    return json.loads(path.read_text())
+    rows = load_results(part)  # data/results/<part>.json
+    if not rows:
+        print(f"data/results/{part}.json is missing: run `python scripts/evaluate_all.py {part}`.")
+    return rows
 
 
 def fd_text(r):
@@ -333,7 +328,7 @@ if rows:
 # sampler settings (DDIM 20 steps, $s = 3$, 1000 samples, $\hat x_0$ clipped):
 
 # %%
-minutes = [r for r in json.loads((RESULTS / "recipe_minutes.json").read_text()) if r["dataset"] == "mnist"]
+minutes = [r for r in load_results("recipe_minutes") if r["dataset"] == "mnist"]
 for r in minutes:
     print(f"{r['model']:<8} {r['minutes']:>3g} min: {r['steps']:5d} steps at {r['images_per_s']:4.0f} images/s | "
           f"class accuracy {r['class_accuracy']:6.1%} | FD {r['fd']:7.1f} (floor {r['fd_real_floor']:.1f}) | "

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .. import data, embeddings, forward, guidance, metrics, samplers, schedules
+from .. import data, embeddings, forward, guidance, metrics, samplers, schedules, training
 
 
 @dataclass(frozen=True)
@@ -301,17 +301,14 @@ def _x_t(x0, t, schedule, noise, values=None):
     return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
 
-def _training_loss_reference(model, x0, t, noise, schedule, y=None):
-    return F.mse_loss(model(forward.q_sample(x0, t, schedule, noise), t, y), noise)
-
-
 _add(Exercise(
     name="training_loss", chapter="04_ddpm_training", function="training_loss",
     signature="training_loss(model, x0, t, noise, schedule, y=None)",
     returns="one number: a 0-dimensional tensor (the mean over the batch and the pixels)",
     hint="x_t = sqrt(alpha_bar_t) * x0 + sqrt(1 - alpha_bar_t) * noise with alpha_bar_t reshaped to "
          "(B, 1, 1, 1); then return F.mse_loss(model(x_t, t, y), noise).",
-    reference=_training_loss_reference, package="diffusion_lab.training.train (the line marked eq. 14)",
+    reference=lambda model, x0, t, noise, schedule, y=None: training.diffusion_loss(model, x0, t, noise, schedule, y),
+    package="diffusion_lab.training.diffusion_loss",
     cases=_loss_cases,
     shape_help="return one number: F.mse_loss averages over the batch and the pixels. Inside, alpha_bar[t] "
                "needs the shape (B, 1, 1, 1) to scale each image.",
