@@ -19,11 +19,12 @@ import torch
 
 from diffusion_lab.checkpoints import atomic_write
 from diffusion_lab.data import load_data
+from diffusion_lab.results import results_path
 from diffusion_lab.schedules import make_schedule
 from diffusion_lab.settings import cpu_has_native_bf16
 from diffusion_lab.training import TrainConfig, train
 
-OUT = Path(__file__).resolve().parent.parent / "data" / "results" / "loss_per_t.json"
+OUT = results_path("loss_per_t")
 STEPS = 800
 T_GRID = [0, 1, 2, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 999]
 RUNS = [(w, p) for w in ("simple", "min_snr") for p in (0.0, 0.1, 0.5)]

@@ -23,9 +23,10 @@ from diffusion_lab.evaluate import real_floor
 from diffusion_lab.forward import predict_x0
 from diffusion_lab.guidance import guided_eps
 from diffusion_lab.metrics import class_accuracy, frechet_bootstrap_std, frechet_distance
+from diffusion_lab.results import results_path
 from diffusion_lab.samplers import ddim_timesteps, sample
 
-OUT = Path(__file__).resolve().parent.parent / "data" / "results" / "paper_ddim.json"
+OUT = results_path("paper_ddim")
 NUM, STEPS, GUIDANCE, BATCH = 500, 20, 3.0, 250
 
 
