@@ -20,7 +20,7 @@ lab: $(STAMP)
 
 # Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
-	$(PY) -m ruff check diffusion_lab tests scripts notebooks
+	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
 	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --nbval-lax --nbval-current-env -p no:cacheprovider
 
 # Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
