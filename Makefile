@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test editions clean-venv
+.PHONY: lab test editions test-ipywidgets7 site test-browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,40 @@ lab: $(STAMP)
 # Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --nbval-lax --nbval-current-env -p no:cacheprovider
+	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --ignore=tests/browser --nbval-lax --nbval-current-env \
+		-p no:cacheprovider
 
 # Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
 # the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them
 # (minutes per chapter) to refresh their outputs; CHAPTERS="03 05" limits it to some chapters.
 editions: $(STAMP)
 	$(PY) scripts/editions.py $(CHAPTERS) $(if $(EXECUTE),--execute,)
+
+# The viewer tests again under ipywidgets 7.7.1, the version Colab ships: a venv that sees .venv's
+# packages (site.addsitedir in a .pth file) but holds its own ipywidgets.
+IPYW7 := .venv-ipywidgets7
+test-ipywidgets7: $(STAMP)
+	rm -rf $(IPYW7)
+	$(PYTHON) -m venv $(IPYW7)
+	echo "import site; site.addsitedir('$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")')" \
+		> "$$($(IPYW7)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_diffusion_lab.pth"
+	$(IPYW7)/bin/python -m pip install -q "ipywidgets==7.7.1"
+	DIFFUSION_LAB_FAST=1 $(IPYW7)/bin/python -m pytest tests/test_widgets.py -p no:cacheprovider
+
+# Extras of the website and the browser test, installed on first use.
+WEB_STAMP := $(VENV)/.installed-web
+$(WEB_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[dev,browser,site]"
+	touch $(WEB_STAMP)
+
+# The course website from the committed notebooks (Jupyter Book 1, offline), checked: build/site/_build/html.
+site: $(WEB_STAMP)
+	$(PY) scripts/build_site.py
+
+# JupyterLab 4 and Notebook 7 in headless Chromium (the system's: apt-get install chromium), then the
+# website. Set DIFFUSION_LAB_KERNEL_PYTHON to run the notebooks on another Python (e.g. $(IPYW7)/bin/python).
+test-browser: $(WEB_STAMP) site
+	DIFFUSION_LAB_BROWSER=1 $(PY) -m pytest tests/browser -p no:cacheprovider -rA
 
 clean-venv:
 	rm -rf $(VENV)

@@ -48,6 +48,8 @@ import jupytext
 import nbformat
 from jupytext.combine import combine_inputs_with_outputs
 
+from diffusion_lab.course.colab import stamp
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "notebooks"
 EDITIONS = {"student": ROOT / "notebooks", "instructor": ROOT / "solutions"}
@@ -140,15 +142,12 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
                 if hint:
                     cell.source = _hint_cell(hint.group(1), where)
                 elif first_markdown:
-                    cell.source = _edition_links(cell.source, edition) + "\n\n" + NOTE[edition]
+                    cell.source += "\n\n" + NOTE[edition]
                 first_markdown = first_markdown and cell.cell_type != "markdown"
             cell.id = _cell_id(cell, taken)
+        # The Colab install cell and a badge that opens this very edition (one template: course/colab.py).
+        stamp(out, f"{source.stem}.ipynb", folder=EDITIONS[edition].name)
     return editions
-
-
-def _edition_links(text: str, edition: str) -> str:
-    """The Colab badge opens the edition it sits in."""
-    return text.replace("/blob/main/notebooks/", "/blob/main/solutions/") if edition == "instructor" else text
 
 
 def path(source: Path, edition: str) -> Path:
