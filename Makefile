@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-ipywidgets7 site test-browser clean-venv
+.PHONY: lab test editions test-ipywidgets7 site test-browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,17 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Unit tests, then every notebook executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
+# Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
-	$(PY) -m ruff check diffusion_lab tests scripts notebooks
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env \
+	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
+	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --ignore=tests/browser --nbval-lax --nbval-current-env \
 		-p no:cacheprovider
+
+# Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
+# the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them
+# (minutes per chapter) to refresh their outputs; CHAPTERS="03 05" limits it to some chapters.
+editions: $(STAMP)
+	$(PY) scripts/editions.py $(CHAPTERS) $(if $(EXECUTE),--execute,)
 
 # The viewer tests again under ipywidgets 7.7.1, the version Colab ships: a venv that sees .venv's
 # packages (site.addsitedir in a .pth file) but holds its own ipywidgets.

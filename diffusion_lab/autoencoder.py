@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
 from .layers import group_norm, register_to_config
 from .settings import progress_bar
 from .unet import GROUPS, ResBlock
