@@ -19,10 +19,14 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
+# JOBS pytest workers (pytest-xdist), one torch thread each: a file's tests (a notebook's cells) stay in
+# one worker. JOBS=1 runs them in this process, with torch's own thread count.
+JOBS ?= 2
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks solutions --ignore=tests/browser --nbval-lax --nbval-current-env \
-		-p no:cacheprovider
+	DIFFUSION_LAB_FAST=1 $(if $(filter 1,$(JOBS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) $(PY) -m pytest tests notebooks \
+		solutions --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider \
+		$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile) --durations=15
 
 # Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
 # the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them

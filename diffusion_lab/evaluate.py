@@ -32,6 +32,10 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     else:
         classes = int(test_labels.max()) + 1
         per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
+        rarest = min(range(classes), key=lambda c: len(per_class[c]))
+        if len(per_class[rarest]) < -(-num // classes):
+            raise ValueError(f"num={num} class-balanced needs {-(-num // classes)} of each class from half the "
+                             f"test set, which has {len(per_class[rarest])} of class {rarest}; use a smaller num.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
     return frechet_distance(test_feats[chosen], test_feats[b_idx]), test_feats[b_idx]
 

@@ -82,6 +82,7 @@ import diffusion_lab as dl
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import plot_losses, show_images, show_strip
 from diffusion_lab.course.widgets import plot_picker
+from diffusion_lab.training import saved_settings
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.results import load_results
 from diffusion_lab.training import TrainConfig, loss_weight, train
@@ -387,7 +388,9 @@ print("the reloaded weights are exactly the trained EMA weights")
 
 # %%
 shipped, shipped_sched, shipped_config = dl.load_pretrained("mnist_cfg", device=device)
-info = shipped_config["training"]
+# saved_settings: the recipe it was trained with, including settings older than the checkpoint
+# (mnist_cfg predates the loss_weighting field: it was trained with the plain loss, "simple").
+info = {**shipped_config["training"], **saved_settings(shipped_config)}
 for key in ("base_channels", "steps_done", "batch_size", "loss_weighting", "lr", "p_uncond", "data_source"):
     mark = "" if info.get(key) == config["training"].get(key) else "   <- differs"
     print(f"{key:<15} yours: {str(config['training'].get(key))[:40]:<42} shipped: {str(info.get(key))[:40]}{mark}")
