@@ -72,7 +72,6 @@ if "google.colab" in sys.modules:
     print(f"working in {os.getcwd()}")
 
 # %%
-import math
 import time
 from itertools import zip_longest
 

@@ -82,10 +82,9 @@ import diffusion_lab as dl
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import plot_losses, show_images, show_strip
 from diffusion_lab.course.widgets import plot_picker
-from diffusion_lab.training import saved_settings
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.results import load_results
-from diffusion_lab.training import TrainConfig, loss_weight, train
+from diffusion_lab.training import TrainConfig, loss_weight, saved_settings, train
 
 torch.manual_seed(0)
 device = dl.pick_device()

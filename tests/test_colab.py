@@ -28,7 +28,8 @@ def test_notebook_carries_the_install_cell_and_badge(ipynb):
     fix = "run `python -m diffusion_lab.course.colab` (it stamps every chapter's source), then `make editions`"
     assert code[0].source == colab.install_cell().rstrip("\n"), f"the first code cell is not the install cell: {fix}"
     assert sum(colab.MARKER in c.source for c in code) == 1, "one install cell per notebook"
-    assert colab.badge(ipynb.name, folder=ipynb.parent.name) in nb.cells[0].source, f"Colab badge missing or stale: {fix}"
+    want = colab.badge(ipynb.name, folder=ipynb.parent.name)
+    assert want in nb.cells[0].source, f"Colab badge missing or stale: {fix}"
     assert not code[0].get("outputs"), "outside Colab the install cell must print nothing"
 
 

@@ -11,8 +11,9 @@ course and installs it. The cell
 
 The repository's address lives once, in pyproject.toml ([project.urls] Repository). `stamp` writes the
 current cell and badge into a notebook: `python -m diffusion_lab.course.colab` into every chapter's
-source (notebooks/NN_name.py), scripts/editions.py into both editions, each badge opening its own edition; tests/test_colab.py checks every notebook carries them and runs the cell twice against a fake
-`google.colab` module and a local clone.
+source (notebooks/NN_name.py), scripts/editions.py into both editions (each badge opens its own
+edition). tests/test_colab.py checks every notebook carries them and runs the cell twice against a
+fake `google.colab` module and a local clone.
 """
 
 from __future__ import annotations
