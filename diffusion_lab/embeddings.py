@@ -10,7 +10,8 @@ from torch import nn
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017, sec. 3.5; DDPM appendix B).
+    """Sinusoidal embedding of timesteps (Vaswani et al. 2017, sec. 3.5; DDPM appendix B): integers in
+    training; ODE samplers also ask between them (a smooth function of t, so that is well defined).
 
     Frequencies fall geometrically from 1 to 1/max_period; output is [cos(t f), sin(t f)].
     """
