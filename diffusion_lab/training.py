@@ -30,7 +30,7 @@ from .checkpoints import (
 )
 from .data import ImageData, load_data
 from .forward import q_sample, v_target
-from .models import EpsFromV, build_model
+from .models import build_model
 from .schedules import make_schedule
 from .settings import autocast_dtype, pick_device
 
@@ -241,8 +241,7 @@ def train(
     ckpt = None
     if out is not None:
         ckpt = _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds)
-    if cfg.prediction == "v":  # answer with eps, as the samplers expect (models.EpsFromV)
-        ema, model = EpsFromV(ema, schedule), EpsFromV(model, schedule)
+    ema.prediction_type = model.prediction_type = cfg.prediction  # the samplers convert v to eps
     return TrainResult(
         model=ema.eval(),
         raw_model=model,

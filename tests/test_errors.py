@@ -93,7 +93,7 @@ def test_unknown_names():
         load_data("imagenet")
     with pytest.raises(ValueError, match="unknown sampler"):
         sample(UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10), 1,
-               sampler="euler", progress=False)
+               sampler="euler_a", progress=False)
 
 
 def test_no_data_offline(tmp_path, monkeypatch):
