@@ -17,7 +17,9 @@ import torch
 
 from .checkpoints import CheckpointError, atomic_write
 from .data import DATASETS, DataNotFoundError, download_data, to_uint8
+from .samplers import SAMPLERS, SPACINGS
 from .schedules import SCHEDULES
+from .solvers import FINAL_SIGMAS
 from .training import MINIMAL_WIDTH, UNET_WIDTH, TrainConfig
 
 
@@ -27,6 +29,21 @@ def _labels(text: str) -> list[int]:
     except ValueError:
         msg = f"--labels takes integers separated by commas, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+
+
+def _sampler_flags(p: argparse.ArgumentParser, steps: int) -> None:
+    """The sampler's settings, shared by `sample` and `evaluate` (sample()'s keyword arguments)."""
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                   help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
+    p.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps}; ddpm walks all T)")
+    p.add_argument("--eta", type=float, default=0.0, help="ddim only: 0 deterministic, 1 DDPM-like noise")
+    p.add_argument("--spacing", default="leading", choices=SPACINGS, help="which timesteps the steps visit")
+    p.add_argument("--karras", action="store_true", help="euler/heun/dpmpp2m: Karras et al.'s sigma spacing")
+    p.add_argument("--final-sigma", default="zero", choices=FINAL_SIGMAS,
+                   help="euler/heun/dpmpp2m: end on the clean image (zero) or at the smallest training sigma")
+    p.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
+    p.add_argument("--no-amp", action="store_true",
+                   help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,12 +84,8 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate images from a checkpoint")
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
-    s.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM always walks all T)")
-    s.add_argument("--eta", type=float, default=0.0)
-    s.add_argument("--spacing", default="leading", choices=["leading", "trailing", "linspace"])
+    _sampler_flags(s, steps=50)
     s.add_argument("--guidance", type=float, help="classifier-free guidance scale s")
-    s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
     g.add_argument("--per-class", type=int, help="K images of every class")
@@ -83,11 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="sample, then print quality metrics as JSON")
     e.add_argument("--checkpoint", required=True)
-    e.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim"])
-    e.add_argument("--steps", type=int, default=20)
-    e.add_argument("--eta", type=float, default=0.0)
+    _sampler_flags(e, steps=20)
     e.add_argument("--guidance", type=float, help="classifier-free guidance scale (conditional models)")
-    e.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
     e.add_argument("--num", type=int, default=1000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", help="cpu, cuda or mps")
@@ -154,8 +164,8 @@ def cmd_sample(a) -> None:
     labels = sample_labels(a, model.num_classes)
     num = len(labels) if labels is not None else (a.num or 16)
     x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
-               y=labels, guidance=a.guidance if labels is not None else None, seed=a.seed,
-               clip_x0=a.clip)
+               karras=a.karras, final_sigma=a.final_sigma, y=labels,
+               guidance=a.guidance if labels is not None else None, seed=a.seed, clip_x0=a.clip, amp=not a.no_amp)
     if out.suffix == ".npz":
         lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
 
@@ -180,7 +190,8 @@ def cmd_evaluate(a) -> None:
 
     model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
     result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
-                            eta=a.eta, guidance=a.guidance, clip_x0=a.clip, seed=a.seed, progress=True)
+                            eta=a.eta, spacing=a.spacing, karras=a.karras, final_sigma=a.final_sigma,
+                            guidance=a.guidance, clip_x0=a.clip, amp=not a.no_amp, seed=a.seed, progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

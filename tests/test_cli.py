@@ -57,3 +57,22 @@ def test_train_takes_its_defaults_from_trainconfig(checkpoint):
     fields = ("lr", "warmup", "ema_decay", "p_uncond", "schedule", "prediction", "loss_weighting", "num_res_blocks")
     for field in fields:
         assert t[field] == getattr(defaults, field), field
+
+
+def test_evaluate_reports_precision_recall_and_model_calls(checkpoint, capsys):
+    import json
+
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--sampler", "heun", "--steps", "2", "--num", "20",
+                 "--guidance", "2", "--karras"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["sampler"] == "heun" and r["nfe"] == 3 and r["karras"] is True and r["num"] == 20
+    for key in ("precision", "recall", "precision_real", "recall_real"):
+        assert 0.0 <= r[key] <= 1.0, key
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp2m"])
+def test_sample_with_every_ode_sampler(checkpoint, tmp_path, sampler):
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--sampler", sampler, "--steps", "3", "--per-class", "1",
+                 "--guidance", "3", "--spacing", "trailing", "--final-sigma", "sigma_min", "--out", str(out)]) == 0
+    assert np.load(out)["images"].shape == (10, 28, 28, 1)
