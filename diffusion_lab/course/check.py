@@ -9,7 +9,7 @@ import inspect
 
 import torch
 
-from .. import embeddings, forward, guidance, samplers, schedules
+from .. import embeddings, forward, guidance, samplers, schedules, solvers
 
 _REFERENCE = {
     "alpha_bar": schedules.schedule_from_betas,
@@ -18,6 +18,7 @@ _REFERENCE = {
     "ddpm_step": samplers.ddpm_step,
     "ddim_step": samplers.ddim_step,
     "guided_eps": guidance.guided_eps,
+    "euler_step": solvers.euler_step,
 }
 
 
@@ -108,6 +109,42 @@ def guided_eps(fn) -> bool:
         ok = ok and err is None and _close(out, u + s * (c - u))
     hint = err or "eps = eps_u + s * (eps_c - eps_u): s = 1 gives eps_c, s = 0 gives eps_u."
     return _report("guided_eps", ok, hint)
+
+
+# The Euler step (chapter 09): x~' = x~ + (sigma' - sigma) eps. Common mistakes, as data: what each one
+# computes and why it is wrong, so the check can name the mistake it sees.
+EULER_STEP_MISTAKES = [
+    ("the step has the wrong sign", lambda x, eps, s, s_next: x + (s - s_next) * eps,
+     "sampling walks from large sigma to small, so sigma_next - sigma is negative: each step removes noise."),
+    ("the slope is the denoised image, not the noise", lambda x, eps, s, s_next: x + (s_next - s) * (x - s * eps),
+     "dx~/dsigma = (x~ - D) / sigma = eps: the predicted noise is the slope; D = x~ - sigma eps is the clean guess."),
+    ("the slope is not divided by sigma", lambda x, eps, s, s_next: x + (s_next - s) * s * eps,
+     "x~ - D is sigma * eps; the slope dx~/dsigma is that divided by sigma, i.e. eps itself."),
+    ("the step is sigma_next, not the change in sigma", lambda x, eps, s, s_next: x - s_next * eps,
+     "Euler moves by (change in sigma) x (slope): multiply eps by sigma_next - sigma."),
+    ("the step jumps to the clean image", lambda x, eps, s, s_next: x - s * eps,
+     "x~ - sigma eps is the predicted x_0 (where sigma = 0); one Euler step stops at sigma_next."),
+]
+
+
+def euler_step(fn) -> bool:
+    """fn(x, eps, sigma, sigma_next) -> one Euler step of dx~/dsigma = eps, in sigma space."""
+    g = torch.Generator().manual_seed(4)
+    x, eps = 5 * torch.randn(3, 1, 8, 8, generator=g), torch.randn(3, 1, 8, 8, generator=g)
+    cases = ((80.0, 40.0), (2.0, 0.5), (0.3, 0.0))
+    outs = []
+    for sigma, sigma_next in cases:
+        out, err = _try("euler_step", fn, x, eps, sigma, sigma_next)
+        if err is not None:
+            return _report("euler_step", False, err)
+        outs.append(out)
+    if all(_close(o, solvers.euler_step(x, eps, *c), 1e-4) for o, c in zip(outs, cases)):
+        return _report("euler_step", True, "")
+    for name, wrong, why in EULER_STEP_MISTAKES:
+        if all(_close(o, wrong(x, eps, *c), 1e-4) for o, c in zip(outs, cases)):
+            return _report("euler_step", False, f"{name}: {why}")
+    return _report("euler_step", False, "x~' = x~ + (sigma_next - sigma) * eps: the predicted noise is the slope "
+                                        "dx~/dsigma, and sigma_next - sigma is the (negative) step.")
 
 
 def solution(name: str) -> None:
