@@ -126,6 +126,13 @@ def model_calls(sampler: str, steps: int, T: int = 1000, final_sigma: str = "zer
     return steps
 
 
+def steps_for_calls(sampler: str, calls: int, final_sigma: str = "zero") -> int:
+    """The most steps whose model_calls fit in a budget of `calls` (Heun: (calls + 1) // 2)."""
+    if sampler == "heun":
+        return (calls + (final_sigma == "zero")) // 2
+    return calls
+
+
 # ------------------------------------------------------------------ the step formulas (sigma space)
 
 

@@ -27,7 +27,7 @@ from diffusers.schedulers import (  # noqa: E402
 
 from diffusion_lab import UNet, make_schedule, sample  # noqa: E402
 from diffusion_lab.bridge import from_diffusers, sample_with_scheduler, to_diffusers  # noqa: E402
-from diffusion_lab.solvers import model_calls, sigma_grid  # noqa: E402
+from diffusion_lab.solvers import model_calls, sigma_grid, steps_for_calls  # noqa: E402
 
 T = 1000
 SHAPE = (4, 1, 8, 8)
@@ -160,6 +160,8 @@ def test_model_calls_are_counted(sampler, steps):
     assert toy.calls == model_calls(sampler, steps, 50), sampler
     expected = {"ddpm": 50, "heun": 2 * steps - 1}.get(sampler, steps)
     assert toy.calls == expected
+    if sampler != "ddpm":
+        assert steps_for_calls(sampler, expected) == steps and steps_for_calls(sampler, expected + 1) >= steps
     if sampler in ("euler", "heun", "dpmpp2m"):  # diffusers asks the network as often
         ref, toy = to_diffusers(schedule, sampler), Toy()
         _theirs(ref, toy, _x_T(torch.float32)[:2], steps)

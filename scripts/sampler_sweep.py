@@ -1,0 +1,157 @@
+"""Quality against model calls for every sampler on the shipped class-conditional models (chapter 09,
+the README's "Faster samplers" table and docs/samplers.png).
+
+    python scripts/sampler_sweep.py mnist fashion_mnist     # sample and measure (about an hour of CPU)
+    python scripts/sampler_sweep.py amp                     # does bf16 autocast change FD? (data/results/amp.json)
+    python scripts/sampler_sweep.py report                  # README table + plot from the JSON
+
+Each row is `python -m diffusion_lab evaluate` output for one sampler and budget (5, 10, 20, 50 model
+calls; Heun's odd budgets: 2N - 1), plus DDPM with all T steps as the reference, appended to
+data/results/samplers.json as soon as it is measured: an interrupted sweep resumes where it stopped.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from diffusion_lab.checkpoints import atomic_write, load_pretrained
+from diffusion_lab.evaluate import evaluate_model
+from diffusion_lab.solvers import steps_for_calls
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "data" / "results" / "samplers.json"
+PLOT = ROOT / "docs" / "samplers.png"
+README = ROOT / "README.md"
+CHECKPOINTS = {"mnist": "mnist_cfg", "fashion_mnist": "fashion_mnist_cfg"}
+SAMPLERS = ("ddim", "euler", "heun", "dpmpp2m")
+BUDGETS = (5, 10, 20, 50)
+MARKERS = ("<!-- samplers:start -->", "<!-- samplers:end -->")
+
+
+def command(name: str, sampler: str, steps: int, spacing: str, guidance, num: int) -> str:
+    cmd = f"python -m diffusion_lab evaluate --checkpoint data/checkpoints/{name}.safetensors --sampler {sampler}"
+    cmd += "" if sampler == "ddpm" else f" --steps {steps} --spacing {spacing}"
+    cmd += f" --guidance {guidance:g}" if guidance is not None else ""
+    return cmd + f" --num {num}"
+
+
+def load_rows() -> list[dict]:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+
+
+def save_rows(rows: list[dict]) -> None:
+    text = json.dumps(rows, indent=1) + "\n"
+    atomic_write(RESULTS, lambda tmp: Path(tmp).write_text(text))
+
+
+def sweep(dataset: str, num: int, guidance: float, spacing: str) -> None:
+    name = CHECKPOINTS[dataset]
+    model, schedule, config = load_pretrained(name)
+    plan = [(s, steps_for_calls(s, b)) for s in SAMPLERS for b in BUDGETS] + [("ddpm", schedule.T)]
+    for sampler, steps in plan:
+        cmd = command(name, sampler, steps, spacing, guidance, num)
+        rows = load_rows()
+        if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"] for r in rows):
+            continue  # measured already, on these very weights
+        r = evaluate_model(model, schedule, dataset, num=num, sampler=sampler, steps=steps, spacing=spacing,
+                           guidance=guidance, amp=True)
+        row = {"dataset": dataset, "checkpoint": name, **r, "weights_sha256": config["weights_sha256"],
+               "training_steps": config["training"]["steps_done"], "command": cmd}
+        print(json.dumps(row), flush=True)
+        rows = [x for x in load_rows() if x["command"] != cmd] + [row]
+        save_rows(rows)
+
+
+def amp_check(num: int, guidance: float, spacing: str) -> None:
+    """FD with bf16 autocast against float32 on the same seeds, and float32 on other seeds: the change
+    bf16 makes, beside the change a new draw of samples makes (the noise of the measurement)."""
+    model, schedule, config = load_pretrained("mnist_cfg")
+    rows = []
+    for amp, seed in ((False, 0), (True, 0), (False, 100_000)):
+        r = evaluate_model(model, schedule, "mnist", num=num, sampler="ddim", steps=20, spacing=spacing,
+                           guidance=guidance, amp=amp, seed=seed)
+        rows.append({"checkpoint": "mnist_cfg", "seed": seed, **r, "weights_sha256": config["weights_sha256"],
+                     "command": command("mnist_cfg", "ddim", 20, spacing, guidance, num)
+                     + f" --seed {seed}" + ("" if amp else " --no-amp")})
+        print(json.dumps(rows[-1]), flush=True)
+    text = json.dumps(rows, indent=1) + "\n"
+    atomic_write(RESULTS.with_name("amp.json"), lambda tmp: Path(tmp).write_text(text))
+
+
+def table(rows: list[dict]) -> list[str]:
+    out = ["| dataset | sampler | model calls | FD (floor) | precision (real) | recall (real) | class accuracy "
+           "| sampling time | command |", "|---|---|---|---|---|---|---|---|---|"]
+    order = {s: i for i, s in enumerate(SAMPLERS + ("ddpm",))}
+    for r in sorted(rows, key=lambda r: (r["dataset"] != "mnist", order[r["sampler"]], r["nfe"])):
+        out.append(f"| {r['dataset']} | {r['sampler']} | {r['nfe']} | {r['fd']:.2f} ({r['fd_real_floor']:.2f}) "
+                   f"| {r['precision']:.3f} ({r['precision_real']:.3f}) | {r['recall']:.3f} ({r['recall_real']:.3f}) "
+                   f"| {r['class_accuracy']:.1%} | {r['sample_seconds']:.0f} s | `{r['command']}` |")
+    return out
+
+
+def plot(rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = [d for d in CHECKPOINTS if any(r["dataset"] == d for r in rows)]
+    metrics = [("fd", "FD"), ("precision", "precision"), ("recall", "recall"), ("class_accuracy", "class accuracy")]
+    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(13, 3 * len(datasets)), squeeze=False)
+    for row_axes, dataset in zip(axes, datasets):
+        mine = [r for r in rows if r["dataset"] == dataset]
+        for ax, (key, label) in zip(row_axes, metrics):
+            for sampler, style in zip(SAMPLERS, ("o-", "x:", "s-", "^-")):
+                pts = sorted((r["nfe"], r[key]) for r in mine if r["sampler"] == sampler)
+                if pts:
+                    ax.plot(*zip(*pts), style, label=sampler, ms=4)
+            for r in (r for r in mine if r["sampler"] == "ddpm"):
+                ax.axhline(r[key], ls="--", c="gray", label=f"ddpm ({r['nfe']} calls)")
+            if key == "fd":
+                ax.axhline(mine[0]["fd_real_floor"], ls=":", c="k", label="real-data floor")
+                ax.set_yscale("log")
+            ax.set_xscale("log")
+            ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
+            ax.set_xlabel("model calls")
+            ax.set_title(f"{dataset}: {label}", fontsize=10)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    PLOT.parent.mkdir(exist_ok=True)
+    fig.savefig(PLOT, dpi=110)
+
+
+def report() -> None:
+    rows = load_rows()
+    first = rows[0]
+    head = (f"**Quality against model calls** (`python scripts/sampler_sweep.py mnist fashion_mnist`, then "
+            f"`python scripts/sampler_sweep.py report`): {first['num']} class-balanced samples per row, guidance "
+            f"s = {first['guidance']:g}, {first['spacing']} spacing, bf16 autocast (`amp`), one thread of the "
+            "CPU named below. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
+            "images; in brackets, what held-out real images score.")
+    block = [MARKERS[0], head, "", *table(rows), "", "![quality against model calls](docs/samplers.png)", MARKERS[1]]
+    text = README.read_text()
+    if MARKERS[0] in text:
+        start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
+        text = text[:start] + "\n".join(block) + text[end:]
+        README.write_text(text)
+    else:
+        print("\n".join(block))
+    plot(rows)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("parts", nargs="+", choices=[*CHECKPOINTS, "amp", "report"])
+    p.add_argument("--num", type=int, default=1000)
+    p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--spacing", default="trailing")
+    a = p.parse_args()
+    for part in a.parts:
+        if part == "report":
+            report()
+        elif part == "amp":
+            amp_check(a.num, a.guidance, a.spacing)
+        else:
+            sweep(part, a.num, a.guidance, a.spacing)
+    sys.exit(0)
