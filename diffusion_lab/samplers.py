@@ -153,6 +153,11 @@ def sample(
 
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+    if sampler not in solvers.ODE_SAMPLERS and (karras or final_sigma != "zero"):
+        raise ValueError(f"karras and final_sigma set the noise levels of euler, heun and dpmpp2m; {sampler} "
+                         "walks the timesteps themselves: drop them or pick one of those samplers.")
+    if sampler != "ddim" and eta != 0:
+        raise ValueError(f"eta (fresh noise per step) is DDIM's; {sampler} has none: drop eta or use ddim.")
     device = next(model.parameters()).device
     guidance = check_guidance(guidance)
     check_eta(eta)  # before the loop, not at its first step

@@ -145,3 +145,15 @@ def test_checkpoint_of_another_architecture(tmp_path):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="holds a 'minimal' model, not the 'unet'"):
         load_checkpoint(path, expect_model="unet")
+
+
+def test_sampler_options_that_do_not_apply_are_refused():
+    model, s = UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10)
+    with pytest.raises(ValueError, match="karras and final_sigma set the noise levels"):
+        sample(model, s, 1, sampler="ddim", steps=2, karras=True, progress=False)
+    with pytest.raises(ValueError, match="eta .* is DDIM's"):
+        sample(model, s, 1, sampler="dpmpp2m", steps=2, eta=0.5, progress=False)
+    with pytest.raises(ValueError, match="unknown final_sigma"):
+        sample(model, s, 1, sampler="euler", steps=2, final_sigma="one", progress=False)
+    with pytest.raises(ValueError, match="visit a noise level twice"):
+        sample(model, s, 1, sampler="dpmpp2m", steps=10, spacing="linspace", progress=False)
