@@ -1,10 +1,12 @@
 """Speed, measured: `python -m diffusion_lab bench`.
 
 Prints training throughput (images/s) and achieved GFLOP/s of the minimal and the default U-Net,
-beside the machine's own measured matmul ceiling (fp32 and bf16) and the ratio between them, then
-sampling throughput (guided DDIM) beside the bare forward pass at the same batch, as a ratio (1 = the
-sampler adds nothing to the network's own cost), and DDIM's speed-up over DDPM. FLOPs are counted by
-torch.utils.flop_counter (a multiply-add = 2 FLOPs), for one forward + backward pass.
+beside this CPU's own measured ceiling (the best of a large matmul and a large 3x3 convolution, in
+fp32, and in bf16 where the CPU has it natively) and the ratio between them, then sampling throughput
+(guided DDIM) beside the bare forward pass at the same batch, as a ratio (1 = the sampler adds nothing
+to the network's own cost), and DDIM's speed-up over DDPM. FLOPs are counted by
+torch.utils.flop_counter (a multiply-add = 2 FLOPs), for one forward + backward pass. CPU only: every
+tensor here is made on the CPU.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from .settings import autocast_dtype, cpu_has_native_bf16
 from .training import TrainConfig
 
 
-def _timeit(fn, reps: int, warmup: int = 2) -> float:
+def timeit(fn, reps: int, warmup: int = 2) -> float:
+    """Seconds per call of fn(), the mean of `reps` calls after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
     t0 = time.perf_counter()
@@ -34,7 +37,7 @@ def _timeit(fn, reps: int, warmup: int = 2) -> float:
 
 
 def matmul_ceiling(dtype=torch.float32, sizes=(512, 1024, 2048), reps: int = 5) -> float:
-    """GFLOP/s of the best of a few large square matmuls: what this CPU (or GPU) can do at best.
+    """GFLOP/s of the best of a few large square matmuls: near what this CPU can do at best.
 
     The best of several sizes, not one: a single 1024 x 1024 probe can land below the rate the
     convolutions reach, which made the ratio to it come out above 1.
@@ -42,7 +45,7 @@ def matmul_ceiling(dtype=torch.float32, sizes=(512, 1024, 2048), reps: int = 5) 
     best = 0.0
     for n in sizes:
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        best = max(best, 2 * n**3 / _timeit(lambda a=a, b=b: a @ b, max(2, reps * 1024**3 // n**3)) / 1e9)
+        best = max(best, 2 * n**3 / timeit(lambda a=a, b=b: a @ b, max(2, reps * 1024**3 // n**3)) / 1e9)
     return best
 
 
@@ -52,7 +55,7 @@ def conv_ceiling(dtype=torch.float32, reps: int = 5) -> float:
     x = torch.randn(64, 64, 28, 28, dtype=dtype)
     w = torch.randn(64, 64, 3, 3, dtype=dtype)
     flops = 2 * 64 * 64 * 64 * 9 * 28 * 28
-    return flops / _timeit(lambda: F.conv2d(x, w, padding=1), reps) / 1e9
+    return flops / timeit(lambda: F.conv2d(x, w, padding=1), reps) / 1e9
 
 
 def train_step_fn(model, batch: int, amp: bool, channels_last: bool = False):
@@ -103,7 +106,7 @@ def bench(batch: int = 64, reps: int = 5, sample_num: int = 16, ddim_steps: int 
         model = default_model(name)
         flops = count_flops(train_step_fn(model, batch, False))  # the same arithmetic in either precision
         for precision in precisions:
-            sec = _timeit(train_step_fn(model, batch, precision == "bf16"), reps)
+            sec = timeit(train_step_fn(model, batch, precision == "bf16"), reps)
             gflops = flops / sec / 1e9
             out[f"train_{name}_{precision}"] = {
                 "images_per_s": round(batch / sec, 1), "gflops": round(gflops, 1),
@@ -135,7 +138,7 @@ def forward_images_per_s(model, batch: int, amp_dtype=None, reps: int = 5) -> fl
         with torch.inference_mode(), torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
             model(x, t, y)
 
-    return batch / _timeit(forward, reps)
+    return batch / timeit(forward, reps)
 
 
 def sampling_efficiency(model, schedule, batch: int, steps: int = 20, guidance: float = 3.0, reps: int = 5) -> dict:

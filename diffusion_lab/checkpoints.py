@@ -5,8 +5,8 @@
                             image shape, classes, training steps and seed, and the weights' sha256
     mnist_cfg.train.safetensors  (optional) raw weights + optimizer state, for resuming training
 
-The checkpoints the course ships live in data/checkpoints (model cards in its README):
-`load_pretrained("mnist_cfg")` loads one by name.
+The checkpoints the course ships live in data/checkpoints (model cards in its README; an installed
+package carries them, see settings.shipped_data): `load_pretrained("mnist_cfg")` loads one by name.
 
 Every file is written to a temporary name and renamed into place, so an interrupted save never
 leaves a half-written checkpoint.
@@ -24,8 +24,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import MODELS, build_model
+from .models import MODELS, build_model, model_record
 from .schedules import make_schedule
+from .settings import missing_shipped_data, shipped_data
 
 FORMAT = "diffusion-lab-checkpoint-1"
 
@@ -35,10 +36,14 @@ class CheckpointError(ValueError):
 
 
 def checkpoint_paths(path) -> tuple[Path, Path]:
-    """(weights, config) for 'name', 'name.safetensors' or 'name.json'."""
+    """(weights, config) for 'name', 'name.safetensors' or 'name.json'; any other suffix is an error
+    (it would be silently replaced: 'run.txt' would become 'run.safetensors')."""
     path = Path(path)
     if path.suffix in (".safetensors", ".json"):
         path = path.with_suffix("")
+    elif path.suffix:
+        raise CheckpointError(f"a checkpoint path ends in .safetensors (or has no suffix), got {path.name!r}; "
+                              f"use {path.with_suffix('.safetensors').name!r}.")
     return path.with_suffix(".safetensors"), path.with_suffix(".json")
 
 
@@ -62,12 +67,15 @@ def _sha256(path: Path) -> str:
 
 
 def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | None = None) -> Path:
-    """Write weights (safetensors) and config (JSON). `config` must hold "model" (name and kwargs)
-    and "schedule" (name and T); anything else (dataset, training info) is stored as given."""
+    """Write weights (safetensors) and config (JSON). The config's "model" entry (name and the
+    arguments the model was built with) comes from the model itself (models.model_record); `config`
+    must hold "schedule" (name and T), and anything else (dataset, training info) is stored as given."""
     weights, cfg_path = checkpoint_paths(path)
-    for key in ("model", "schedule"):
-        if key not in config:
-            raise ValueError(f"checkpoint config needs a {key!r} entry.")
+    if "schedule" not in config:
+        raise ValueError("checkpoint config needs a 'schedule' entry ({'name': ..., 'T': ...}).")
+    if "model" in config:
+        raise ValueError("leave 'model' out of the checkpoint config: it is read from the model itself.")
+    config = {"model": model_record(model), **config}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     if train_state is not None:
@@ -166,14 +174,16 @@ def load_train_state(path) -> dict:
 
 # --------------------------------------------------------------------------- shipped checkpoints
 
-PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+PRETRAINED_DIR = shipped_data("checkpoints")
 
 
 def pretrained_path(name: str) -> Path:
     """Path of a shipped checkpoint by name, e.g. "mnist_cfg" -> data/checkpoints/mnist_cfg.safetensors."""
+    if not PRETRAINED_DIR.is_dir():
+        raise CheckpointError(f"no shipped checkpoints: {missing_shipped_data(PRETRAINED_DIR)}")
     weights, _ = checkpoint_paths(PRETRAINED_DIR / name)
     if not weights.exists():
-        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors") if ".train" not in p.name)
+        have = sorted(p.stem for p in PRETRAINED_DIR.glob("*.json") if not p.stem.startswith("classifier_"))
         raise CheckpointError(
             f"no shipped checkpoint {name!r} in {PRETRAINED_DIR}; available: {', '.join(have) or 'none'}. "
             "Train one with `python -m diffusion_lab train` (see data/checkpoints/README.md)."

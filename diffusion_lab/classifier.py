@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from .checkpoints import PRETRAINED_DIR, CheckpointError
+from .settings import missing_shipped_data
 
 FEATURES = 128
 
@@ -57,15 +58,19 @@ def features_and_predictions(clf: SmallCNN, images: torch.Tensor, batch: int = 5
     return torch.cat(feats), torch.cat(preds), torch.cat(conf)
 
 
-def classifier_paths(dataset: str, root: Path = PRETRAINED_DIR) -> tuple[Path, Path, Path]:
+def classifier_paths(dataset: str, root: Path | None = None) -> tuple[Path, Path, Path]:
+    root = PRETRAINED_DIR if root is None else root
     stem = root / f"classifier_{dataset}"
     feats = root / f"classifier_{dataset}_test_features.safetensors"
     return stem.with_suffix(".safetensors"), stem.with_suffix(".json"), feats
 
 
-def load_classifier(dataset: str, root: Path = PRETRAINED_DIR):
+def load_classifier(dataset: str, root: Path | None = None):
     """(classifier, info dict, test-set features (N, 128), test labels (N,)) for a dataset."""
+    root = PRETRAINED_DIR if root is None else root
     weights, info_path, feats_path = classifier_paths(dataset, root)
+    if not root.is_dir():
+        raise CheckpointError(f"no evaluation classifiers: {missing_shipped_data(root)}")
     if not weights.exists():
         have = sorted(p.stem.removeprefix("classifier_") for p in root.glob("classifier_*.json"))
         raise CheckpointError(

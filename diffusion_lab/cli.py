@@ -1,108 +1,200 @@
 """Command line: python -m diffusion_lab {train, sample, evaluate, bench, download} ...
 
-    python -m diffusion_lab train --dataset mnist --conditional --minutes 10 --out runs/mnist_cfg
-    python -m diffusion_lab sample --checkpoint data/checkpoints/mnist_cfg.safetensors \\
-        --sampler ddim --steps 20 --guidance 3 --per-class 4 --out samples.png
+    python -m diffusion_lab train --dataset mnist --minutes 10 --out runs/mnist_cfg.safetensors
+    python -m diffusion_lab sample --checkpoint mnist_cfg --sampler ddim --steps 20 --guidance 3 \\
+        --per-class 4 --out samples.png
+    python -m diffusion_lab evaluate --checkpoint mnist_cfg --sampler dpmpp2m --steps 10 --spacing trailing
+
+`train`'s flags are generated from TrainConfig's fields (training.py: default, help, choices), so the
+recipe lives in one place. Bad input prints one line starting with "error:" and exits with status 2,
+before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .checkpoints import CheckpointError, atomic_write
-from .data import DATASETS, DataNotFoundError, download_data, to_uint8
+from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
+from .data import DATASETS, DataError, download_data, to_uint8
 from .samplers import SAMPLERS, SPACINGS
-from .schedules import SCHEDULES
-from .solvers import FINAL_SIGMAS
-from .training import MINIMAL_WIDTH, UNET_WIDTH, TrainConfig
+from .settings import pick_device
+from .solvers import FINAL_SIGMAS, ODE_SAMPLERS
+from .training import DEFAULT_STEPS, UNET_ONLY, TrainConfig
+
+# The sampler flags each sampler has no use for, and why (sampling_options refuses them).
+NOT_FOR = {
+    "ddpm": (("steps", "eta", "spacing", "karras", "final_sigma"), "DDPM always walks all T steps"),
+    "ddim": (("karras", "final_sigma"), "they set the noise levels of euler, heun and dpmpp2m"),
+    **{name: (("eta",), "eta is DDIM's fresh noise; the ODE samplers add none") for name in ODE_SAMPLERS},
+}
+NOT_IN_COMMANDS = ("checkpoint_every",)  # settings that do not change the trained weights
 
 
-def _labels(text: str) -> list[int]:
+class UsageError(ValueError):
+    """Bad command-line input, reported as one line (argparse's own errors included)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print the whole usage and exit; we want one line
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def _count(text: str) -> int:
+    """A positive integer (--num, --per-class, --threads)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..2**63-1, got {text}")
+    return value
+
+
+def _integer(text: str) -> int:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        return int(text)
     except ValueError:
-        msg = f"--labels takes integers separated by commas, got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _sampler_flags(p: argparse.ArgumentParser, steps: int) -> None:
-    """The sampler's settings, shared by `sample` and `evaluate` (sample()'s keyword arguments)."""
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
-                   help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
-    p.add_argument("--steps", type=int, default=steps, help=f"sampling steps (default {steps}; ddpm walks all T)")
-    p.add_argument("--eta", type=float, default=0.0, help="ddim only: 0 deterministic, 1 DDPM-like noise")
-    p.add_argument("--spacing", default="leading", choices=SPACINGS, help="which timesteps the steps visit")
-    p.add_argument("--karras", action="store_true", help="euler/heun/dpmpp2m: Karras et al.'s sigma spacing")
-    p.add_argument("--final-sigma", default="zero", choices=FINAL_SIGMAS,
-                   help="euler/heun/dpmpp2m: end on the clean image (zero) or at the smallest training sigma")
-    p.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
-    p.add_argument("--no-amp", action="store_true",
-                   help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
+def _integers(text: str) -> list[int]:
+    """Comma-separated integers: "1,2,2" -> [1, 2, 2]."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}")
+    return [_integer(v) for v in values]
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m diffusion_lab", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+def _train_flag_type(hint):
+    """argparse keywords for a TrainConfig field annotated `hint` (int, float | None, tuple[int, ...], ...)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # "int | None": the int
+        hint = next(h for h in typing.get_args(hint) if h is not type(None))
+    kind = typing.get_origin(hint) or hint
+    if kind is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if kind is tuple:
+        return {"type": lambda text: tuple(_integers(text))}
+    return {"type": kind, "metavar": {int: "N", float: "X"}.get(kind)}
 
-    t = sub.add_parser("train", help="train a noise predictor and write a checkpoint")
-    t.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
-    t.add_argument("--model", default="unet", choices=["unet", "minimal"])
-    t.add_argument("--conditional", action="store_true", help="class-conditional, for CFG")
-    # Defaults (None here) come from TrainConfig, the one place the recipe lives; --help shows them.
-    t.add_argument("--p-uncond", type=float, help="label dropout probability (default 0.1)")
-    t.add_argument("--steps", type=int, help="optimizer steps (default 1000 unless --minutes)")
-    t.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever first")
-    t.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size}")
-    t.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
-    t.add_argument("--warmup", type=int, help=f"learning-rate warm-up steps (default {TrainConfig.warmup})")
-    t.add_argument("--base-channels", type=int, help=f"default {UNET_WIDTH} (unet), {MINIMAL_WIDTH} (minimal)")
-    t.add_argument("--channel-mults", help=f"unet only (default {','.join(map(str, TrainConfig.channel_mults))})")
-    t.add_argument("--num-res-blocks", type=int, help=f"unet only (default {TrainConfig.num_res_blocks})")
-    t.add_argument("--attention", action=argparse.BooleanOptionalAction,
-                   help=f"unet only: self-attention at the lowest resolution (default {TrainConfig.attention})")
-    t.add_argument("--time-embedding", choices=["every", "middle"],
-                   help="unet only: t and y enter every residual block (default) or only the middle")
-    t.add_argument("--schedule", choices=SCHEDULES, help=f"default {TrainConfig.schedule}")
-    t.add_argument("-T", "--timesteps", type=int, help=f"default {TrainConfig.T}")
-    t.add_argument("--prediction", choices=["eps", "v"], help=f"training target (default {TrainConfig.prediction})")
-    t.add_argument("--loss-weighting", choices=["simple", "min_snr"], help=f"default {TrainConfig.loss_weighting}")
-    t.add_argument("--ema-decay", type=float, help=f"default {TrainConfig.ema_decay}")
-    t.add_argument("--seed", type=int, help="default 0")
-    t.add_argument("--no-amp", action="store_true",
-                   help="float32 only (default: bf16 autocast on GPUs and on CPUs with native bf16)")
-    t.add_argument("--checkpoint-every", type=int, default=500)
-    t.add_argument("--threads", type=int, help="torch CPU threads")
-    t.add_argument("--device", help="cpu, cuda or mps (default: best available)")
-    t.add_argument("--resume", action="store_true", help="continue training --out")
-    t.add_argument("--out", required=True, help="checkpoint path (.safetensors; a .json is written beside)")
 
-    s = sub.add_parser("sample", help="generate images from a checkpoint")
-    s.add_argument("--checkpoint", required=True)
-    _sampler_flags(s, steps=50)
-    s.add_argument("--guidance", type=float, help="classifier-free guidance scale s")
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--labels", type=_labels, help="comma-separated class indices, one per image")
-    g.add_argument("--per-class", type=int, help="K images of every class")
-    s.add_argument("--num", type=int, help="number of images (unconditional; default 16)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", help="cpu, cuda or mps")
-    s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
+def _flags(f: dataclasses.Field) -> tuple[str, ...]:
+    return f.metadata.get("flags", ("--" + f.name.replace("_", "-"),))
 
-    e = sub.add_parser("evaluate", help="sample, then print quality metrics as JSON")
-    e.add_argument("--checkpoint", required=True)
-    _sampler_flags(e, steps=20)
-    e.add_argument("--guidance", type=float, help="classifier-free guidance scale (conditional models)")
-    e.add_argument("--num", type=int, default=1000)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", help="cpu, cuda or mps")
 
-    sub.add_parser("bench", help="training and sampling speed against this machine's matmul ceiling")
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is None:
+        return ""
+    if isinstance(f.default, bool):
+        return f" (default: {'--' if f.default else '--no-'}{f.name.replace('_', '-')})"
+    if isinstance(f.default, tuple):
+        return f" (default: {','.join(map(str, f.default))})"
+    return f" (default: {f.default})"
+
+
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, with its help text and choices; a flag not given is absent from
+    the parsed namespace, so TrainConfig's own default applies."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        kw = {"dest": f.name, "default": argparse.SUPPRESS, "help": f.metadata["help"] + _default_text(f),
+              **_train_flag_type(hints[f.name])}
+        if "choices" in f.metadata:  # argparse lists them in place of a metavar
+            kw |= {"choices": f.metadata["choices"], "metavar": None}
+        if "metavar" in f.metadata:
+            kw["metavar"] = f.metadata["metavar"]
+        parser.add_argument(*_flags(f), **kw)
+
+
+def train_command(settings: dict) -> str:
+    """The `train` command that trains with these TrainConfig settings (a dict, e.g. a checkpoint's):
+    dataset, model, conditioning, budget and seed always; any other setting where it differs from
+    TrainConfig's default (unet-only settings only for the unet)."""
+    defaults = TrainConfig(model=settings["model"])
+    always = {"dataset", "model", "conditional", "seed"}
+    parts = ["python -m diffusion_lab train"]
+    for f in dataclasses.fields(TrainConfig):
+        value = settings.get(f.name, f.default)
+        value = tuple(value) if isinstance(value, list) else value
+        if f.name in ("steps", "minutes"):
+            skip = value is None
+        elif f.name in NOT_IN_COMMANDS or (f.name in UNET_ONLY and settings["model"] != "unet"):
+            skip = True
+        else:
+            skip = f.name not in always and value == getattr(defaults, f.name)
+        if skip or value is None:
+            continue
+        flag = _flags(f)[0]
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple):
+            parts.append(f"{flag} {','.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _parser() -> Parser:
+    p = Parser(prog="python -m diffusion_lab", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a noise predictor and write a checkpoint",
+                       description="Train a noise predictor. Every flag but the last four is a TrainConfig "
+                       f"setting; with --minutes alone there is no step limit (else {DEFAULT_STEPS} steps).")
+    add_train_flags(t)
+    t.add_argument("--threads", type=_count, help="torch CPU threads (default: torch's choice)")
+    t.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    t.add_argument("--resume", action="store_true", help="continue training --out with its saved settings")
+    t.add_argument("--out", required=True, help="checkpoint path, FILE.safetensors (a .json is written beside)")
+
+    for name, helptext, steps in (("sample", "generate images from a checkpoint", 50),
+                                  ("evaluate", "sample, then print quality metrics as JSON", 20)):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--checkpoint", required=True,
+                       help="FILE.safetensors, or the name of a shipped checkpoint (e.g. mnist_cfg)")
+        s.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                       help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
+        s.add_argument("--steps", type=int, help=f"sampling steps (default {steps}; DDPM always walks all T)")
+        s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
+        s.add_argument("--spacing", choices=SPACINGS, help="which timesteps the steps visit (default leading)")
+        s.add_argument("--karras", action="store_true", default=None,
+                       help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
+        s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
+                       help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
+        s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models)")
+        s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
+        s.add_argument("--no-amp", action="store_true",
+                       help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
+        if name == "sample":
+            g = s.add_mutually_exclusive_group()
+            g.add_argument("--labels", type=_integers, help="comma-separated class indices, one per image")
+            g.add_argument("--per-class", type=_count, help="K images of every class")
+        s.add_argument("--num", type=_count, help="number of images (default: 16 for sample, 1000 for evaluate)")
+        s.add_argument("--seed", type=_seed, default=0)
+        s.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+        if name == "sample":
+            s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
+        s.set_defaults(default_steps=steps)
+
+    sub.add_parser("bench", help="training and sampling speed against this machine's measured ceiling "
+                   "(the best of a large matmul and a large convolution)")
 
     d = sub.add_parser("download", help="download a full dataset (needs internet)")
     d.add_argument("--dataset", required=True, choices=sorted(DATASETS))
@@ -110,25 +202,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def cmd_train(a) -> None:
-    from .training import train
+# --------------------------------------------------------------------------- the commands
 
+
+def cmd_train(a) -> None:
+    import torch
+
+    from .checkpoints import read_config
+    from .training import saved_settings, train
+
+    given = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
+    if "minutes" in given and "steps" not in given:
+        given["steps"] = None  # --minutes alone: no step limit
+    cfg = TrainConfig(**given)
+    cfg.validate()
+    checkpoint_paths(a.out)
+    device = pick_device(a.device)
+    if a.resume:
+        saved = saved_settings(read_config(a.out))
+        for name, value in given.items():
+            if name not in ("steps", "minutes") and saved.get(name) != value:
+                flag = _flags(next(f for f in dataclasses.fields(TrainConfig) if f.name == name))[-1]
+                raise UsageError(f"{flag} {value} differs from the {saved.get(name)} that {a.out} was trained "
+                                 "with; --resume continues with the saved settings (drop the flag, or train anew).")
     if a.threads:
         torch.set_num_threads(a.threads)
-    given = {
-        "p_uncond": a.p_uncond, "batch_size": a.batch_size, "lr": a.lr, "warmup": a.warmup,
-        "base_channels": a.base_channels, "num_res_blocks": a.num_res_blocks, "attention": a.attention,
-        "time_embedding": a.time_embedding, "schedule": a.schedule, "T": a.timesteps, "prediction": a.prediction,
-        "loss_weighting": a.loss_weighting, "ema_decay": a.ema_decay, "seed": a.seed,
-        "checkpoint_every": a.checkpoint_every,
-        "channel_mults": tuple(int(v) for v in a.channel_mults.split(",")) if a.channel_mults else None,
-    }
-    cfg = TrainConfig(
-        dataset=a.dataset, model=a.model, conditional=a.conditional, amp=not a.no_amp,
-        steps=a.steps if (a.steps or a.minutes) else 1000, minutes=a.minutes,
-        **{k: v for k, v in given.items() if v is not None},
-    )
-    r = train(cfg, out=a.out, resume=a.resume, device=a.device)
+    r = train(cfg, out=a.out, resume=a.resume, device=device)
     tail = r.losses[-100:]
     print(json.dumps({
         "checkpoint": str(r.checkpoint), "steps": r.step, "seconds": round(r.seconds, 1),
@@ -137,35 +236,66 @@ def cmd_train(a) -> None:
     }))
 
 
+def checkpoint_argument(text: str) -> Path:
+    """--checkpoint: a path, or the bare name of a shipped checkpoint (mnist_cfg), which also works
+    from an installed package."""
+    path = Path(text)
+    if checkpoint_paths(path)[1].exists() or path.name != text or path.suffix:
+        return path  # a file, or a path: load_checkpoint says what is wrong with it
+    return pretrained_path(text)  # a bare name: a shipped one, or an error listing those there are
+
+
+def sampling_options(a, model) -> dict:
+    """The keyword arguments of samplers.sample (and evaluate_model) that these flags ask for,
+    checked against the sampler and the model."""
+    unused, why = NOT_FOR[a.sampler]
+    extra = [f"--{name.replace('_', '-')}" for name in unused if getattr(a, name, None) is not None]
+    if extra:
+        raise UsageError(f"{', '.join(extra)} do not apply to {a.sampler}: {why}.")
+    if a.guidance is not None and model.num_classes is None:
+        raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
+    options = {"sampler": a.sampler, "eta": a.eta or 0.0, "clip_x0": a.clip, "seed": a.seed, "amp": not a.no_amp}
+    if a.sampler != "ddpm":
+        options["steps"] = a.default_steps if a.steps is None else a.steps
+    for name in ("spacing", "karras", "final_sigma"):
+        if getattr(a, name, None) is not None:
+            options[name] = getattr(a, name)
+    return options
+
+
 def sample_labels(a, num_classes):
-    """The label per image from --labels / --per-class, or None for unconditional."""
-    if a.labels is not None or a.per_class is not None:
-        if num_classes is None:
-            raise ValueError("this checkpoint is unconditional: drop --labels/--per-class.")
-        if a.labels is not None:
-            labels = a.labels
-        else:
-            labels = [c for c in range(num_classes) for _ in range(a.per_class)]
-        if a.num is not None and a.num != len(labels):
-            raise ValueError(f"--num {a.num} disagrees with the {len(labels)} labels given.")
-        return labels
-    return None
+    """The label per image from --labels / --per-class, or None for unconditional sampling."""
+    if a.labels is None and a.per_class is None:
+        if a.guidance is not None:
+            raise UsageError("--guidance needs labels to guide towards: add --labels or --per-class.")
+        return None
+    if num_classes is None:
+        raise UsageError("this checkpoint is unconditional: drop --labels/--per-class.")
+    if a.labels is not None:
+        bad = [v for v in a.labels if not 0 <= v < num_classes]
+        if bad:
+            raise UsageError(f"--labels {bad[0]} is not a class of this checkpoint: use 0..{num_classes - 1} "
+                             f"({num_classes} is the null label; for unconditional images drop --labels).")
+        labels = a.labels
+    else:
+        labels = [c for c in range(num_classes) for _ in range(a.per_class)]
+    if a.num is not None and a.num != len(labels):
+        raise UsageError(f"--num {a.num} disagrees with the {len(labels)} labels given.")
+    return labels
 
 
 def cmd_sample(a) -> None:
     from .checkpoints import load_checkpoint
     from .samplers import sample
-    from .settings import pick_device
 
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
-        raise ValueError(f"--out must end in .npz or .png, got {out.name!r}.")
-    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
+        raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
+    model, schedule, _ = load_checkpoint(checkpoint_argument(a.checkpoint), device=pick_device(a.device))
+    options = sampling_options(a, model)
     labels = sample_labels(a, model.num_classes)
     num = len(labels) if labels is not None else (a.num or 16)
-    x = sample(model, schedule, num, sampler=a.sampler, steps=a.steps, eta=a.eta, spacing=a.spacing,
-               karras=a.karras, final_sigma=a.final_sigma, y=labels,
-               guidance=a.guidance if labels is not None else None, seed=a.seed, clip_x0=a.clip, amp=not a.no_amp)
+    x = sample(model, schedule, num, y=labels, guidance=a.guidance, **options)
     if out.suffix == ".npz":
         lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
 
@@ -186,18 +316,18 @@ def cmd_sample(a) -> None:
 def cmd_evaluate(a) -> None:
     from .checkpoints import load_checkpoint
     from .evaluate import evaluate_model
-    from .settings import pick_device
 
-    model, schedule, config = load_checkpoint(a.checkpoint, device=pick_device(a.device))
-    result = evaluate_model(model, schedule, config["dataset"], num=a.num, sampler=a.sampler, steps=a.steps,
-                            eta=a.eta, spacing=a.spacing, karras=a.karras, final_sigma=a.final_sigma,
-                            guidance=a.guidance, clip_x0=a.clip, amp=not a.no_amp, seed=a.seed, progress=True)
+    model, schedule, config = load_checkpoint(checkpoint_argument(a.checkpoint), device=pick_device(a.device))
+    options = sampling_options(a, model)
+    options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
+    result = evaluate_model(model, schedule, config["dataset"], num=a.num or 1000, guidance=a.guidance,
+                            progress=True, **options)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 
 def main(argv=None) -> int:
-    a = _parser().parse_args(argv)
     try:
+        a = _parser().parse_args(argv)
         if a.command == "train":
             cmd_train(a)
         elif a.command == "sample":
@@ -210,7 +340,11 @@ def main(argv=None) -> int:
             bench_main()
         elif a.command == "download":
             print(f"{a.dataset} is in {download_data(a.dataset, a.root)}")
-    except (ValueError, CheckpointError, DataNotFoundError) as err:
+    except (ValueError, CheckpointError, DataError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file that cannot be written or read: say which, in one line
+        where = err.filename2 or err.filename or ""  # os.replace(tmp, out): out is the one to name
+        print(f"error: {err.strerror or err}: {where}".rstrip(": "), file=sys.stderr)
         return 2
     return 0

@@ -3,12 +3,14 @@
 ``load_data(name, split)`` returns an :class:`ImageData` holding the whole split in memory
 (float32 images of shape (N, C, H, W) scaled to [-1, 1], int64 labels). It looks, in order, for
 
-1. the full dataset in torchvision's layout under the data folder (see :func:`data_root`);
+1. the full dataset in torchvision's layout under the data folder ($DIFFUSION_LAB_DATA, see
+   :func:`diffusion_lab.settings.data_root`);
 2. only if ``download=True``: a torchvision download into the data folder;
 3. the small offline subset shipped with the course in ``data/datasets/``.
 
-If none is there it raises :class:`DataNotFoundError`, saying what is missing and how to fix it.
-Without ``download=True`` nothing here touches the network.
+If none is there it raises :class:`DataNotFoundError`, saying what is missing and how to fix it; a
+damaged file raises :class:`DataError` naming the file and the fix. Without ``download=True``
+nothing here touches the network.
 
 Example::
 
@@ -21,18 +23,23 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .settings import DATA_ENV, data_root, missing_shipped_data, shipped_data
+
 __all__ = [
     "DATASETS",
+    "DataError",
     "DataNotFoundError",
     "DatasetInfo",
     "ImageData",
-    "data_root",
     "dataset_info",
     "download_data",
     "from_uint8",
@@ -40,13 +47,15 @@ __all__ = [
     "to_uint8",
 ]
 
-ENV_VAR = "DIFFUSION_LAB_DATA"
-DEFAULT_ROOT = Path("~/.cache/diffusion_lab/data")
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "datasets"
+SHIPPED_DIR = shipped_data("datasets")
 SPLITS = ("train", "test")
 
 
-class DataNotFoundError(RuntimeError):
+class DataError(RuntimeError):
+    """A dataset file is damaged or unreadable (the message names the file and the fix)."""
+
+
+class DataNotFoundError(DataError):
     """Neither the full dataset nor a shipped subset is available for the requested split."""
 
 
@@ -119,16 +128,6 @@ def dataset_info(name: str) -> DatasetInfo:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {known}") from None
 
 
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The folder for full datasets: ``root``, else $DIFFUSION_LAB_DATA, else ~/.cache/...
-
-    The folder is not created here.
-    """
-    if root is None:
-        root = os.environ.get(ENV_VAR) or DEFAULT_ROOT
-    return Path(root).expanduser()
-
-
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """Float images in [-1, 1], (N, C, H, W) or (C, H, W) -> uint8 numpy (N, H, W, C) or (H, W, C).
 
@@ -199,7 +198,20 @@ def _full_present(name: str, split: str, root: Path) -> bool:
 
 def _load_full(name: str, split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, H, W[, 3]) and labels from the torchvision files under ``root``."""
-    folder = root / DATASETS[name].folder
+    info = DATASETS[name]
+    folder = root / info.folder
+    try:
+        return _read_full(name, split, root, folder)
+    except (OSError, EOFError, ValueError, RuntimeError, pickle.UnpicklingError, zlib.error) as err:
+        # truncated, not gzip, not IDX, a failed checksum (torchvision's CIFAR-10), ...
+        raise DataError(
+            f"the {info.title} {split} files in {folder} are damaged ({type(err).__name__}: {err}). Delete "
+            f"{folder} and run `python -m diffusion_lab download --dataset {name}`, or point {DATA_ENV} at a "
+            "good copy."
+        ) from err
+
+
+def _read_full(name: str, split: str, root: Path, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     if name == "cifar10":
         from torchvision.datasets import CIFAR10
 
@@ -218,16 +230,22 @@ def _load_full(name: str, split: str, root: Path) -> tuple[np.ndarray, np.ndarra
 def download_data(name: str, root: str | os.PathLike | None = None) -> Path:
     """Download the full train and test sets of ``name`` with torchvision; return the folder.
 
-    Needs internet (unless the files are already there). Errors from torchvision propagate.
+    Needs internet (unless the files are already there). A failure raises :class:`DataError`
+    saying what went wrong.
     """
     info = dataset_info(name)
     folder = data_root(root)
-    folder.mkdir(parents=True, exist_ok=True)
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, info.torchvision_class)
-    for train in (True, False):
-        cls(str(folder), train=train, download=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            cls(str(folder), train=train, download=True)
+    except Exception as err:  # no network, a full disk, a changed mirror: one line that says which
+        reason = " ".join(str(err).split())[:200]
+        raise DataError(f"could not download {info.title} into {folder}: {type(err).__name__}: {reason}. "
+                        "It needs internet; or copy the torchvision files there yourself.") from err
     return folder
 
 
@@ -264,7 +282,7 @@ def load_data(
     folder = data_root(root)
     full_count = info.full_counts[split]
     fix = (
-        f"set {ENV_VAR} to a folder holding the torchvision files "
+        f"set {DATA_ENV} to a folder holding the torchvision files "
         f"({info.folder}/...), or run `python -m diffusion_lab download --dataset {name}` "
         "with internet"
     )
@@ -290,17 +308,23 @@ def load_data(
     else:
         shipped = info.shipped.get(split)
         path = SHIPPED_DIR / shipped if shipped else None
-        if path is None or not path.is_file():
-            missing = (
-                f"the offline subset shipped with the course has no {info.title} {split} split"
-                if path is None
-                else f"the shipped offline subset {path} is missing"
-            )
+        if path is None:
             raise DataNotFoundError(
-                f"No {info.title} {split} data: {why_not_full}, and {missing}. To fix: {fix}."
+                f"No {info.title} {split} data: {why_not_full}, and the offline subset shipped with the "
+                f"course has no {info.title} {split} split. To fix: {fix}."
             )
-        with np.load(path) as archive:
-            images, labels = archive["images"], archive["labels"]
+        if not path.is_file():
+            raise DataNotFoundError(
+                f"No {info.title} {split} data: {why_not_full}, and {missing_shipped_data(path)} Or: {fix}."
+            )
+        try:
+            with np.load(path) as archive:
+                images, labels = archive["images"], archive["labels"]
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+            raise DataError(
+                f"the shipped offline subset {path} is damaged ({type(err).__name__}: {err}); restore it "
+                f"with `git checkout -- {Path('data', 'datasets', shipped)}` in the clone, or reinstall."
+            ) from err
         what = (
             f"the offline subset shipped in data/datasets ({why_not_full}; run "
             f"`python -m diffusion_lab download --dataset {name}` online for all {full_count:,})"

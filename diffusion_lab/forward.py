@@ -13,6 +13,8 @@ import torch
 
 from .schedules import Schedule
 
+PREDICTION_TYPES = ("eps", "v")  # what a network can be trained to predict: the noise, or v (below)
+
 
 def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None):
     """Sample x_t ~ q(x_t | x_{t-1}) (eq. 2): one small step of noise."""
@@ -65,9 +67,6 @@ def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> tor
     return eps_from_prediction(v, x_t, schedule.at(schedule.alpha_bar, t, x_t), "v")
 
 
-PREDICTIONS = ("eps", "v")  # what a network can be trained to output (TrainConfig.prediction)
-
-
 def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, prediction: str = "eps"):
     """The noise a network's output stands for at noise level alpha_bar (a number, or a tensor that
     broadcasts against x_t): "eps" is the noise itself; "v" gives eps = sqrt(1 - ab) x_t + sqrt(ab) v.
@@ -80,4 +79,4 @@ def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, pred
     if prediction == "v":
         alpha_bar = torch.as_tensor(alpha_bar, dtype=x_t.dtype, device=x_t.device)
         return (1 - alpha_bar).sqrt() * x_t + alpha_bar.sqrt() * output
-    raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTIONS)}.")
+    raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")

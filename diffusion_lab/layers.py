@@ -1,7 +1,10 @@
-"""What both U-Nets are built from besides convolutions: GroupNorm, and the checks on their inputs."""
+"""What both U-Nets are built from besides convolutions: GroupNorm, the checks on their inputs, and
+the record of the arguments they were built with."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import torch
@@ -67,3 +70,23 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
             f"0..{model.num_classes - 1} (and {model.num_classes} = null/unconditional)."
         )
     return t, y
+
+
+def register_to_config(init):
+    """Decorate a model's __init__ so the model remembers the arguments it was built with, defaults
+    included, as a JSON-ready dict in `model.config` (diffusers' idea, without its base class).
+
+    A checkpoint stores that dict, and `build_model(name, **model.config)` builds the same model
+    again, even if a default changes later.
+    """
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def init_and_record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = list(bound.arguments.items())[1:]  # without self
+        self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in arguments}
+
+    return init_and_record

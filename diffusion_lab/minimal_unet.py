@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embeddings import LabelEmbedding, timestep_embedding
-from .layers import check_image_size, check_input, group_norm
+from .layers import check_image_size, check_input, group_norm, register_to_config
 
 GROUPS = 32  # GroupNorm groups, as in the paper's code
 
@@ -43,6 +43,7 @@ class _ResidualBlock(nn.Module):
 class MinimalUNet(nn.Module):
     """eps_theta(x_t, t, y) with the paper's layout. base_channels=128 in the paper."""
 
+    @register_to_config
     def __init__(
         self,
         image_size: int = 28,

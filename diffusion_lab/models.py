@@ -14,9 +14,17 @@ def build_model(name: str, **kwargs) -> nn.Module:
     """build_model("unet", image_size=28, in_channels=1, num_classes=10, ...)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}.")
-    model = MODELS[name](**kwargs)
-    model.build_config = {"name": name, "kwargs": kwargs}  # what a checkpoint records
-    return model
+    return MODELS[name](**kwargs)
+
+
+def model_record(model: nn.Module) -> dict:
+    """What a checkpoint records to build `model` again: {"name": "unet", "kwargs": {...}}, the
+    arguments its __init__ received (layers.register_to_config)."""
+    names = [name for name, cls in MODELS.items() if type(model) is cls]
+    if not names or not hasattr(model, "config"):
+        raise ValueError(f"{type(model).__name__} is not one of the models a checkpoint can rebuild "
+                         f"({', '.join(cls.__name__ for cls in MODELS.values())}).")
+    return {"name": names[0], "kwargs": dict(model.config)}
 
 
 def count_parameters(model: nn.Module) -> int:

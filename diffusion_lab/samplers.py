@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .forward import PREDICTIONS, eps_from_prediction, eps_from_x0, posterior, predict_x0
+from .forward import PREDICTION_TYPES, eps_from_prediction, eps_from_x0, posterior, predict_x0
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
 from .settings import autocast_dtype
@@ -162,8 +162,8 @@ def sample(
     guidance = check_guidance(guidance)
     check_eta(eta)  # before the loop, not at its first step
     prediction = prediction_type or getattr(model, "prediction_type", "eps")
-    if prediction not in PREDICTIONS:
-        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTIONS)}.")
+    if prediction not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
     if y is not None:
         y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
         num = len(y) if num is None else num

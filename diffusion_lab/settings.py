@@ -1,24 +1,45 @@
-"""Run-time settings read from the environment, in one place.
+"""Run-time settings, in one place: what the environment asks for, and where the files are.
 
 DIFFUSION_LAB_FAST=1   fast mode: notebooks and demos use smaller settings (CI sets it).
-DIFFUSION_LAB_DEVICE   force a device ("cpu", "cuda", "mps"); default: CUDA, then MPS, then CPU.
-DIFFUSION_LAB_DATA     where full datasets live (see diffusion_lab.data).
+DIFFUSION_LAB_DEVICE   force a device ("cpu", "cuda", "cuda:1", "mps"); default: CUDA, then MPS, then CPU.
+DIFFUSION_LAB_DATA     the folder of full datasets, in torchvision's layout (default ~/.cache/diffusion_lab/data).
+
+The data the course ships (checkpoints, offline dataset subsets, measured results) is found by
+`shipped_data()`, in a clone and in an installed package alike.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
+FAST_ENV, DEVICE_ENV, DATA_ENV = "DIFFUSION_LAB_FAST", "DIFFUSION_LAB_DEVICE", "DIFFUSION_LAB_DATA"
+DEFAULT_DATA_ROOT = Path("~/.cache/diffusion_lab/data")
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+PACKAGE = Path(__file__).resolve().parent
+# pyproject.toml maps the repository's data/ into the package as diffusion_lab/_data, so a wheel or a
+# `pip install .` carries it; in a clone (or an editable install) data/ stays at the repository root.
+INSTALLED_DATA, CLONE_DATA = PACKAGE / "_data", PACKAGE.parent / "data"
+
 
 def fast_mode() -> bool:
-    """True when DIFFUSION_LAB_FAST is set to 1/true/yes: use the small settings."""
-    return os.environ.get("DIFFUSION_LAB_FAST", "").strip().lower() in ("1", "true", "yes")
+    """True when DIFFUSION_LAB_FAST is 1/true/yes, False when unset, empty or 0/false/no."""
+    value = os.environ.get(FAST_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{FAST_ENV}={os.environ[FAST_ENV]!r} is neither on (1, true, yes) nor off (0, false, no).")
 
 
-def pick(default, fast, gpu=None):
-    """Choose a setting: `fast` in fast mode, `gpu` when a GPU/MPS is present, else `default`."""
+def pick(*, default, fast, gpu=None):
+    """Choose a setting: `fast` in fast mode, `gpu` when a GPU/MPS is present, else `default`.
+
+    Keyword-only, so the call says which value is which: `dl.pick(default=1000, fast=200)`.
+    """
     if fast_mode():
         return fast
     if gpu is not None and pick_device().type != "cpu":
@@ -26,21 +47,63 @@ def pick(default, fast, gpu=None):
     return default
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    """The best available device: CUDA, then Apple MPS, then CPU (override: DIFFUSION_LAB_DEVICE)."""
-    name = name or os.environ.get("DIFFUSION_LAB_DEVICE") or None
-    if name:
+def pick_device(name: str | torch.device | None = None) -> torch.device:
+    """The best available device: CUDA, then Apple MPS, then CPU (override: `name` or DIFFUSION_LAB_DEVICE).
+
+    An unknown or absent device raises a ValueError that says what is available.
+    """
+    if isinstance(name, torch.device):
+        return name
+    where = "--device" if name else DEVICE_ENV
+    name = name or os.environ.get(DEVICE_ENV) or None
+    if not name:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
         device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'.")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError("device 'mps' was asked for but Apple MPS is not available; use 'cpu'.")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise ValueError(f"{where} {name!r} is not a device this course runs on; use cpu, cuda, cuda:N or mps.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{where} {name!r} was asked for but no CUDA GPU is available; use cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{where} {name!r}: there are only {torch.cuda.device_count()} CUDA GPUs (cuda:0...).")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{where} {name!r} was asked for but Apple MPS is not available; use cpu.")
+    return device
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder of full datasets: `root`, else $DIFFUSION_LAB_DATA, else ~/.cache/diffusion_lab/data.
+
+    The folder is not created here.
+    """
+    if root is None:
+        root = os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT
+    return Path(root).expanduser()
+
+
+def shipped_data(*parts: str) -> Path:
+    """A path inside the data the course ships: shipped_data("checkpoints") -> .../data/checkpoints.
+
+    In an installed package that is diffusion_lab/_data; in a clone, data/ at the repository root.
+    """
+    root = INSTALLED_DATA if INSTALLED_DATA.is_dir() else CLONE_DATA
+    return root.joinpath(*parts)
+
+
+def missing_shipped_data(path: Path) -> str:
+    """The end of an error message for shipped data that is not there: where it was looked for, and the fix."""
+    return (
+        f"{path} is missing. The course's shipped data (checkpoints, offline datasets) lives in data/ of the "
+        f"repository, or in diffusion_lab/_data of an installed package ({INSTALLED_DATA} or {CLONE_DATA} "
+        "here). Clone the repository (git clone https://github.com/diffusion-lab/diffusion-lab) and run "
+        "from it, or install it with `pip install .` from the clone, which copies data/ into the package."
+    )
 
 
 def cpu_has_native_bf16() -> bool:

@@ -3,10 +3,18 @@
     repeat:  x_0 ~ data, t ~ Uniform{0..T-1}, eps ~ N(0, I)
              loss = || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t, y) ||^2   (eq. 14)
 
-Extras, each standard: label dropout (p_uncond) so one network also learns the unconditional
-eps(x_t, null) for classifier-free guidance; an EMA of the weights (sampled from, it gives cleaner
-images); gradient-norm clipping; learning-rate warm-up then cosine decay; bfloat16 autocast where
-it is safe; periodic atomic checkpoints and resume; a budget in steps and/or minutes.
+Each extra is standard and is a short function below, which the notebooks call too:
+- `drop_labels`: label dropout (p_uncond), so one network also learns the unconditional
+  eps(x_t, null) that classifier-free guidance needs (Ho & Salimans 2022);
+- `diffusion_loss`: eq. 14, optionally weighted per image by min-SNR (Hang et al. 2023, `loss_weight`)
+  and optionally with v as the target instead of eps (Salimans & Ho 2022);
+- `ema_update` with `ema_decay_at`: an exponential moving average of the weights, with a warm-up
+  (sampled from, it gives cleaner images);
+- `lr_at`: learning-rate warm-up then cosine decay; plus gradient-norm clipping, bfloat16 autocast
+  where it is safe, periodic atomic checkpoints and resume, a budget in steps and/or minutes.
+
+`TrainConfig` is the recipe, in one place: each field's default and help text; the command line's
+`train` flags are generated from it (cli.py).
 """
 
 from __future__ import annotations
@@ -22,55 +30,85 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoints import (
+    checkpoint_paths,
     load_checkpoint,
     load_into,
     load_train_state,
     read_config,
     save_checkpoint,
 )
-from .data import ImageData, load_data
-from .forward import q_sample, v_target
-from .models import build_model
-from .schedules import make_schedule
+from .data import DATASETS, ImageData, dataset_info, load_data
+from .forward import PREDICTION_TYPES, q_sample, v_target
+from .models import MODELS, build_model
+from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, pick_device
+from .unet import TIME_EMBEDDINGS
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
 MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
+DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
+LOSS_WEIGHTINGS = ("simple", "min_snr")
+UNET_ONLY = ("channel_mults", "num_res_blocks", "attention", "time_embedding")  # the minimal U-Net has none
+# Checkpoints written before a setting existed trained with these values (their JSON lacks the key).
+BEFORE_THE_SETTING = {"loss_weighting": "simple", "prediction": "eps"}
+
+
+def setting(default, help: str, **cli):
+    """A TrainConfig field: its default, its help text, and for the command line optional `choices`,
+    `flags` (instead of --field-name) and `metavar`. cli.py makes one `train` flag per field from them."""
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"
-    model: str = "unet"  # "unet" (default) or "minimal" (the paper's)
-    base_channels: int | None = None  # None: DEFAULT_WIDTH[model]
-    channel_mults: tuple[int, ...] = (1, 2, 2)
-    num_res_blocks: int = 1
-    attention: bool = True
-    time_embedding: str = "every"  # "middle": the paper's choice, for the ablation
-    conditional: bool = True
-    p_uncond: float = 0.1  # label dropout for classifier-free guidance
-    schedule: str = "linear"
-    T: int = 1000
-    prediction: str = "eps"  # "eps" (DDPM) or "v" (Salimans & Ho 2022)
-    loss_weighting: str = "min_snr"  # or "simple" (eq. 14, every t alike); min_snr: Hang et al. 2023, gamma 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup: int = 100
-    steps: int | None = 1000
-    minutes: float | None = None
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    seed: int = 0
-    amp: bool = True  # bf16 autocast where native: CUDA and CPUs with AVX512-BF16/AMX (settings.autocast_dtype)
-    checkpoint_every: int = 500
-    data_limit: int | None = None
+    """The training recipe. The defaults are the winners of the measured sweep (scripts/recipe_sweep.py)."""
+
+    dataset: str = setting("mnist", "the images to learn", choices=tuple(DATASETS))
+    model: str = setting("unet", "the noise predictor: our U-Net, or the paper's minimal one", choices=tuple(MODELS))
+    conditional: bool = setting(True, "class-conditional, with label dropout for classifier-free guidance")
+    base_channels: int | None = setting(
+        None, "channels at the top level (default: "
+        + ", ".join(f"{w} for {m}" for m, w in DEFAULT_WIDTH.items()) + ")")
+    channel_mults: tuple[int, ...] = setting((1, 2, 2), "unet only: channel multiplier per resolution level",
+                                             metavar="M,M,...")
+    num_res_blocks: int = setting(1, "unet only: residual blocks per resolution level")
+    attention: bool = setting(True, "unet only: self-attention at the lowest resolution")
+    time_embedding: str = setting("every", "unet only: t and y enter every residual block, or only the middle "
+                                  "ones (the paper's choice, for the ablation)", choices=TIME_EMBEDDINGS)
+    p_uncond: float = setting(0.1, "label dropout: the probability that a label is replaced by the null label")
+    schedule: str = setting("linear", "noise schedule (beta_t)", choices=SCHEDULES)
+    T: int = setting(1000, "diffusion steps", flags=("-T", "--timesteps"))
+    prediction: str = setting("eps", "training target: the noise eps (DDPM) or v (Salimans & Ho 2022)",
+                              choices=PREDICTION_TYPES)
+    loss_weighting: str = setting("min_snr", "simple: eq. 14, every t alike; min_snr: Hang et al. 2023, gamma 5",
+                                  choices=LOSS_WEIGHTINGS)
+    batch_size: int = setting(64, "images per optimizer step")
+    lr: float = setting(1e-3, "peak learning rate (AdamW), reached after the warm-up")
+    warmup: int = setting(100, "learning-rate warm-up steps")
+    steps: int | None = setting(None, f"optimizer steps (default: {DEFAULT_STEPS} when minutes is not given "
+                                "either; with both, whichever budget ends first)")
+    minutes: float | None = setting(None, "wall-clock budget in minutes")
+    ema_decay: float = setting(0.999, "decay of the moving average of the weights (the model sampled from)")
+    grad_clip: float = setting(1.0, "largest gradient norm; larger gradients are scaled down to it")
+    seed: int = setting(0, "random seed of the weights, the batches, t, the noise and the label dropout")
+    amp: bool = setting(True, "bf16 autocast where native: CUDA and CPUs with AVX512-BF16/AMX "
+                        "(settings.autocast_dtype); off: float32 only")
+    checkpoint_every: int = setting(500, "save a checkpoint every N steps (0: only at the end)")
+    data_limit: int | None = setting(None, "train on the first N images only (default: all)")
+
+    def __post_init__(self):
+        # The defaults that depend on another setting, resolved here so the config says what runs.
+        if self.base_channels is None and self.model in DEFAULT_WIDTH:
+            self.base_channels = DEFAULT_WIDTH[self.model]
+        if self.steps is None and self.minutes is None:
+            self.steps = DEFAULT_STEPS
 
     def model_kwargs(self, info) -> dict:
         kw = {
             "image_size": info.size,
             "in_channels": info.channels,
-            "base_channels": self.base_channels or DEFAULT_WIDTH[self.model],
+            "base_channels": self.base_channels,
             "num_classes": info.num_classes if self.conditional else None,
         }
         if self.model == "unet":
@@ -83,18 +121,47 @@ class TrainConfig:
         return kw
 
     def validate(self) -> None:
+        """Raise a ValueError naming the first setting that is out of range (before any work is done)."""
+        for f in dataclasses.fields(self):
+            if "choices" in f.metadata:
+                choices = f.metadata["choices"]
+                _need(getattr(self, f.name) in choices, f.name, self, "one of " + ", ".join(map(repr, choices)))
+        for name in ("attention", "conditional", "amp"):
+            _need(isinstance(getattr(self, name), bool), name, self, "True or False")
+        for name in ("batch_size", "num_res_blocks", "T"):
+            _need(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, self, "a positive integer")
+        for name in ("warmup", "checkpoint_every"):
+            _need(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name, self, "an integer >= 0")
+        for name in ("lr", "grad_clip"):
+            _need(_is_number(getattr(self, name)) and getattr(self, name) > 0, name, self, "a positive number")
+        _need(_is_int(self.base_channels) and self.base_channels >= 2 and self.base_channels % 2 == 0,
+              "base_channels", self, "an even positive integer (the timestep embedding splits it in cos and sin)")
+        mults = self.channel_mults
+        _need(isinstance(mults, (tuple, list)) and len(mults) > 0 and all(_is_int(m) and m >= 1 for m in mults),
+              "channel_mults", self, "one or more positive integers, e.g. (1, 2, 2)")
+        _need(_is_number(self.p_uncond) and 0.0 <= self.p_uncond < 1.0, "p_uncond", self, "in [0, 1)")
+        _need(_is_number(self.ema_decay) and 0.0 <= self.ema_decay < 1.0, "ema_decay", self, "in [0, 1)")
+        _need(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed", self, "an integer in 0..2**63-1")
+        _need(self.data_limit is None or (_is_int(self.data_limit) and self.data_limit >= 1), "data_limit", self,
+              "a positive integer or None")
         if self.steps is None and self.minutes is None:
             raise ValueError("give a training budget: steps and/or minutes.")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}.")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {self.minutes}.")
-        if not 0.0 <= self.p_uncond < 1.0:
-            raise ValueError(f"p_uncond must be in [0, 1), got {self.p_uncond}.")
-        if self.prediction not in ("eps", "v"):
-            raise ValueError(f"prediction must be 'eps' or 'v', got {self.prediction!r}.")
-        if self.loss_weighting not in ("simple", "min_snr"):
-            raise ValueError(f"loss_weighting must be 'simple' or 'min_snr', got {self.loss_weighting!r}.")
+        _need(self.steps is None or (_is_int(self.steps) and self.steps >= 1), "steps", self, "a positive integer")
+        _need(self.minutes is None or (_is_number(self.minutes) and self.minutes > 0), "minutes", self,
+              "a positive number")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _need(ok: bool, name: str, cfg: TrainConfig, what: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {what}, got {getattr(cfg, name)!r}.")
 
 
 @dataclass
@@ -114,35 +181,76 @@ def lr_at(step: int, progress: float, cfg: TrainConfig) -> float:
     return cfg.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
+def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int, generator=None) -> torch.Tensor:
+    """Label dropout (Ho & Salimans 2022, Algorithm 1): each label becomes the null label with
+    probability p_uncond, so the same network learns eps(x_t, y) and the unconditional eps(x_t, null).
+
+    Returns a new tensor; the coin flips are drawn on the CPU from `generator` (one per label).
+    """
+    drop = torch.rand(len(y), generator=generator) < p_uncond
+    return torch.where(drop.to(y.device), torch.full_like(y, null_label), y)
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The EMA decay for the update after `step` steps: min(decay, (1 + step) / (10 + step)).
+
+    A warm-up (as TensorFlow's ExponentialMovingAverage does with num_updates): 0.1 at the first
+    step, 0.5 at step 8, 0.9 at step 80, reaching 0.999 after ~9,000 steps. Without it the average
+    would sit near the random initial weights for the first few thousand steps of a short run.
+    """
+    return min(decay, (1 + step) / (10 + step))
+
+
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, parameter by parameter."""
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (buffers are copied)."""
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
 
 
-def loss_weight(t: torch.Tensor, schedule, cfg: TrainConfig, gamma: float = 5.0) -> torch.Tensor:
+def loss_weight(t: torch.Tensor, schedule, weighting: str = "simple", prediction: str = "eps",
+                gamma: float = 5.0) -> torch.Tensor:
     """Per-image weight of the squared error. "simple": 1 (eq. 14). "min_snr": min(SNR_t, gamma) / SNR_t
     for an eps target, min(SNR_t, gamma) / (SNR_t + 1) for v (Hang et al. 2023, eq. 9-10): the
     nearly clean t, whose huge SNR would dominate an x_0 loss, count no more than SNR = gamma."""
-    if cfg.loss_weighting == "simple":
+    if weighting not in LOSS_WEIGHTINGS:
+        raise ValueError(f"unknown loss weighting {weighting!r}; choose one of {LOSS_WEIGHTINGS}.")
+    if prediction not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {PREDICTION_TYPES}.")
+    if weighting == "simple":
         return torch.ones(len(t), device=t.device)
     snr = schedule.snr.to(t.device)[t].float()
-    return snr.clamp(max=gamma) / (snr if cfg.prediction == "eps" else snr + 1)
+    return snr.clamp(max=gamma) / (snr if prediction == "eps" else snr + 1)
+
+
+def diffusion_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, schedule, y=None, *,
+                   prediction: str = "eps", weighting: str = "simple", gamma: float = 5.0) -> torch.Tensor:
+    """The training loss of Algorithm 1 (eq. 14), weighted per image:
+
+        x_t  = sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps                    (eq. 4, forward.q_sample)
+        loss = mean over images of  w(t) * mean over pixels of (target - model(x_t, t, y))^2
+
+    target = eps (prediction="eps"), or v = sqrt(ab_t) eps - sqrt(1 - ab_t) x_0 ("v"); w = loss_weight.
+    With the defaults it is exactly F.mse_loss(model(x_t, t, y), noise); the training recipe
+    (TrainConfig) uses weighting="min_snr". The error is computed in float32 even under autocast.
+    """
+    x_t = q_sample(x0, t, schedule, noise)
+    pred = model(x_t, t, y)
+    target = noise if prediction == "eps" else v_target(x0, noise, t, schedule)
+    per_image = (pred.float() - target).pow(2).mean(dim=tuple(range(1, pred.ndim)))
+    return (loss_weight(t, schedule, weighting, prediction, gamma) * per_image).mean()
 
 
 def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float) -> dict:
-    return {
-        "model": model.build_config,
+    return {  # the model's own entry (name, constructor arguments) is added by save_checkpoint
         "schedule": {"name": cfg.schedule, "T": cfg.T},
         "dataset": data.info.name,
         "image_shape": [data.info.channels, data.info.size, data.info.size],
         "classes": list(data.info.class_names) if cfg.conditional else None,
         "training": {
             **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset",)},
-            "base_channels": model.build_config["kwargs"]["base_channels"],  # the width used, not None
             "steps_done": step,
             "seconds": round(seconds, 1),
             "data_source": data.source,
@@ -161,24 +269,29 @@ def train(
 ) -> TrainResult:
     """Train a noise predictor. `out` is the checkpoint path (None: keep in memory only).
 
-    resume=True continues from `out` (its config wins over `cfg`, except the budget).
+    resume=True continues from `out` with the settings saved there; only the budget (steps, minutes)
+    comes from `cfg` (the command line refuses other settings that differ from the saved ones).
     on_step(step, loss) is called after every step (the notebooks draw a live loss curve with it).
+    Every setting and the output path are checked before any data is loaded or any step is taken.
     """
     cfg.validate()
-    device = pick_device(device) if not isinstance(device, torch.device) else device
-    torch.manual_seed(cfg.seed)
+    if out is not None:
+        checkpoint_paths(out)  # a wrong suffix fails now, not after the training
+    device = pick_device(device)
     start, losses, seconds_before = 0, [], 0.0
     if resume:
         if out is None:
             raise ValueError("resume=True needs the checkpoint path `out` to resume from.")
         saved = read_config(out)
-        budget = {"steps": cfg.steps, "minutes": cfg.minutes}
-        cfg = TrainConfig(**_only_fields(saved["training"]), **budget)
+        cfg = TrainConfig(**saved_settings(saved) | {"steps": cfg.steps, "minutes": cfg.minutes})
         start = saved["training"]["steps_done"]
         seconds_before = saved["training"].get("seconds", 0.0)
-    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit)
+    if data is not None and data.info.name != cfg.dataset:
+        raise ValueError(f"data holds {data.info.name!r} images but the config says dataset={cfg.dataset!r}.")
+    torch.manual_seed(cfg.seed)
     schedule = make_schedule(cfg.schedule, cfg.T)
-    model = build_model(cfg.model, **cfg.model_kwargs(data.info)).to(device)
+    model = build_model(cfg.model, **cfg.model_kwargs(dataset_info(cfg.dataset))).to(device)
+    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     if resume:
@@ -205,20 +318,12 @@ def train(
             break
         idx = torch.randint(len(images), (cfg.batch_size,), generator=gen)
         x0 = images[idx].to(device)
-        y = None
-        if cfg.conditional:
-            y = labels[idx].clone()
-            drop = torch.rand(cfg.batch_size, generator=gen) < cfg.p_uncond
-            y[drop] = num_classes  # the null label: learn eps(x_t) without a class
-            y = y.to(device)
+        y = drop_labels(labels[idx], cfg.p_uncond, num_classes, gen).to(device) if cfg.conditional else None
         t = torch.randint(cfg.T, (cfg.batch_size,), generator=gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        x_t = q_sample(x0, t, schedule, noise)
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            pred = model(x_t, t, y)
-        target = noise if cfg.prediction == "eps" else v_target(x0, noise, t, schedule)
-        per_image = (pred.float() - target).pow(2).mean(dim=(1, 2, 3))  # eq. 14, in float32
-        loss = (loss_weight(t, schedule, cfg) * per_image).mean()
+            loss = diffusion_loss(model, x0, t, noise, schedule, y, prediction=cfg.prediction,
+                                  weighting=cfg.loss_weighting)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower --lr.")
         opt.zero_grad(set_to_none=True)
@@ -227,7 +332,7 @@ def train(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, progress_frac, cfg)
         opt.step()
-        ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+        ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
         step += 1
         losses.append(loss.item())
         bar.update(1)
@@ -253,9 +358,12 @@ def train(
     )
 
 
-def _only_fields(d: dict) -> dict:
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"steps", "minutes"}
-    return {k: (tuple(v) if k == "channel_mults" else v) for k, v in d.items() if k in names}
+def saved_settings(config: dict) -> dict:
+    """The TrainConfig settings a checkpoint was trained with, from its JSON config; a setting the
+    checkpoint predates gets the value it was trained with (BEFORE_THE_SETTING)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    found = {k: (tuple(v) if k == "channel_mults" else v) for k, v in config["training"].items() if k in names}
+    return {**BEFORE_THE_SETTING, **found, "dataset": config["dataset"]}
 
 
 def _save(out, cfg, model, ema, opt, data, step, seconds) -> Path:

@@ -94,7 +94,7 @@ print(f"diffusion_lab {dl.__version__} | torch {torch.__version__} | device: {de
 # subset shipped with the course, so it works offline. It prints which one it found.
 
 # %%
-data = dl.load_data("mnist", "train", limit=dl.pick(1000, 200))
+data = dl.load_data("mnist", "train", limit=dl.pick(default=1000, fast=200))
 print("images:", tuple(data.images.shape), data.images.dtype,
       f"values in [{data.images.min():.0f}, {data.images.max():.0f}]")
 show_images(data.images[:32], nrow=16, size=8, title="real MNIST digits")
@@ -115,7 +115,7 @@ print(f"{type(model).__name__}: {dl.count_parameters(model):,} parameters, "
       f"trained for {config['training'].get('steps_done', 0):,} steps")
 
 # %%
-per_digit, steps = dl.pick((8, 25), (4, 15), gpu=(16, 50))
+per_digit, steps = dl.pick(default=(8, 25), fast=(4, 15), gpu=(16, 50))
 labels = torch.arange(10).repeat_interleave(per_digit)  # 0,0,...,1,1,...: one row per digit
 samples = dl.sample(model, schedule, len(labels), sampler="ddim", steps=steps, y=labels,
                     guidance=3.0, seed=0, progress=False)

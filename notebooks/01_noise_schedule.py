@@ -241,7 +241,7 @@ plt.show()
 # slider is instant. Notice how long the cosine schedule keeps the digit readable.
 
 # %%
-ts = list(range(0, T, dl.pick(20, 100))) + [T - 1]
+ts = list(range(0, T, dl.pick(default=20, fast=100))) + [T - 1]
 frames = {name: torch.stack([dl.q_sample(x0, t, s, eps) for t in ts]) for name, s in schedules.items()}
 print("per schedule:", tuple(frames["linear"].shape), "= (timesteps, images, channels, height, width)")
 

@@ -55,7 +55,7 @@ from diffusion_lab.course.widgets import frame_scrubber
 torch.manual_seed(0)
 T = 1000
 sched = dl.make_schedule("linear", T)
-data = dl.load_data("mnist", "train", limit=dl.pick(512, 256))
+data = dl.load_data("mnist", "train", limit=dl.pick(default=512, fast=256))
 
 # %% [markdown]
 # ## Two ways to get $x_t$
@@ -127,7 +127,7 @@ print("q_sample matches dl.q_sample for t =", t.tolist())
 # stroke (white, $x_0 = +1$) and one in the background (black, $x_0 = -1$).
 
 # %%
-n = dl.pick(2000, 500)
+n = dl.pick(default=2000, fast=500)
 digit = data.images[1:2]  # (1, 1, 28, 28)
 bright = divmod(int(digit.flatten().argmax()), 28)  # (row, col) of a stroke pixel
 dark = (2, 2)  # a corner: always background
@@ -264,7 +264,7 @@ plt.show()
 # %%
 batch = data.images[:8]
 eps8 = torch.randn(batch.shape, generator=torch.Generator().manual_seed(4))
-ts = list(range(0, T, dl.pick(20, 100))) + [T - 1]
+ts = list(range(0, T, dl.pick(default=20, fast=100))) + [T - 1]
 frames_lin = torch.stack([dl.q_sample(batch, t, schedules["linear"], eps8) for t in ts])
 frames_cos = torch.stack([dl.q_sample(batch, t, schedules["cosine"], eps8) for t in ts])
 print("frames:", tuple(frames_lin.shape), "per schedule")

@@ -239,7 +239,7 @@ for a, b in zip_longest(table["MinimalUNet"], table["UNet"], fillvalue=("", "", 
 # Sizes and speed on your machine (a batch of 64, no gradients):
 
 # %%
-REPS = dl.pick(5, 2)
+REPS = dl.pick(default=5, fast=2)
 
 
 def ms_per_batch(model, batch=64, reps=REPS):
@@ -359,7 +359,7 @@ eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
 t_fixed = torch.randint(0, T, (len(x0),), generator=torch.Generator().manual_seed(1))
 x_t = dl.q_sample(x0, t_fixed, sched, eps)
 
-steps = dl.pick(60, 30)
+steps = dl.pick(default=60, fast=30)
 curves = {}
 for name, model in [("MinimalUNet", dl.MinimalUNet(28, 1, base_channels=32, num_classes=10)),
                     ("UNet", dl.UNet(28, 1, base_channels=32, num_classes=10))]:

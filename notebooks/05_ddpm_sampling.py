@@ -173,7 +173,7 @@ assert torch.allclose(my_ddpm_step(x_t, eps, t, sched, z), pkg_prev, atol=1e-5)
 # image per class (labels 0, 1, 2, ...) and time it: 1000 network calls, each on the whole batch.
 
 # %%
-n = dl.pick(8, 2, gpu=16)
+n = dl.pick(default=8, fast=2, gpu=16)
 labels = torch.arange(n) % 10
 start = time.perf_counter()
 x_out, traj = samplers.sample(model, sched, y=labels, sampler="ddpm", clip_x0=False, seed=0,

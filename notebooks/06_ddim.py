@@ -198,7 +198,7 @@ plt.show()
 # %%
 steps_grid = [5, 10, 20, 50]
 eta_grid = [0.0, 0.5, 1.0]
-n = dl.pick(16, 4, gpu=32)
+n = dl.pick(default=16, fast=4, gpu=32)
 grid_labels = torch.arange(n) % 10
 results, seconds = {}, {}
 for s in steps_grid:
@@ -227,7 +227,7 @@ steps_slider, eta_slider = sampler_controls(results, steps_grid, eta_grid, nrow=
 # steps. Measured here (one image per class, $\eta = 0$); the dashed line extends the fit to DDPM's 1000.
 
 # %%
-speed_steps = dl.pick([5, 10, 20, 50, 100, 200], [5, 10, 20, 50])
+speed_steps = dl.pick(default=[5, 10, 20, 50, 100, 200], fast=[5, 10, 20, 50])
 speed_images, speed_seconds = {}, []
 for s in speed_steps:
     start = time.perf_counter()
@@ -291,7 +291,7 @@ def slerp(z0, z1, lam):
 
 g = torch.Generator().manual_seed(3)
 z0, z1 = torch.randn(1, 1, 28, 28, generator=g), torch.randn(1, 1, 28, 28, generator=g)
-lams = torch.linspace(0, 1, dl.pick(9, 5))
+lams = torch.linspace(0, 1, dl.pick(default=9, fast=5))
 paths = {"slerp": torch.cat([slerp(z0, z1, lam) for lam in lams]),
          "straight line": torch.cat([(1 - lam) * z0 + lam * z1 for lam in lams])}
 
@@ -306,7 +306,7 @@ plt.show()
 
 # %%
 digit = 2
-walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, steps=dl.pick(50, 20),
+walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, steps=dl.pick(default=50, fast=20),
                                    seed=0, progress=False)
         for name, x in paths.items()}
 table_figure(walk, list(paths), [0], "path", "", per_cell=len(lams), cell_size=0.8,

@@ -78,15 +78,13 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}; classes {classes}, null l
 # - $\epsilon_u = \epsilon_\theta(x_t, t, \varnothing)$: the noise, for a digit of any class (the
 #   unconditional model).
 #
-# Here is a training batch as the network sees it (the same three lines as in `training.train`):
+# Here is a training batch as the network sees it (`dl.drop_labels` is the function `training.train` calls):
 
 # %%
-data = dl.load_data("mnist", "train", limit=dl.pick(5000, 1000), verbose=False)
+data = dl.load_data("mnist", "train", limit=dl.pick(default=5000, fast=1000), verbose=False)
 g = torch.Generator().manual_seed(4)
 idx = torch.randint(len(data), (12,), generator=g)
-y_batch = data.labels[idx].clone()
-drop = torch.rand(len(y_batch), generator=g) < p_uncond
-y_batch[drop] = null
+y_batch = dl.drop_labels(data.labels[idx], p_uncond, null, generator=g)
 show_strip(data.images[idx][:, None], ["∅" if v == null else str(v.item()) for v in y_batch], size=0.9,
            title="the label the network is given with each image (∅: dropped)")
 plt.show()
@@ -203,8 +201,8 @@ plt.show()
 
 # %%
 scales = [0.0, 1.0, 2.0, 3.0, 5.0, 7.0]
-n = dl.pick(6, 2, gpu=16)  # samples (seeds) per class
-steps = dl.pick(20, 10, gpu=50)
+n = dl.pick(default=6, fast=2, gpu=16)  # samples (seeds) per class
+steps = dl.pick(default=20, fast=10, gpu=50)
 y_all = torch.arange(10).repeat_interleave(n)  # class-major: n images of 0, then n of 1, ...
 images = {}
 start = time.perf_counter()

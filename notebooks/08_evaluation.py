@@ -113,7 +113,7 @@ assert abs(mine - reference) < 1e-9
 
 # %%
 model, schedule, config = dl.load_pretrained("mnist_cfg", device=device)
-num = dl.pick(200, 40, gpu=1000)
+num = dl.pick(default=200, fast=40, gpu=1000)
 live = evaluate_model(model, schedule, "mnist", num=num, sampler="ddim", steps=20, guidance=3.0)
 print(json.dumps(live, indent=1))
 

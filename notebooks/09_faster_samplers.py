@@ -49,9 +49,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import inspect
-import json
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
@@ -61,6 +59,7 @@ from diffusion_lab import samplers, solvers
 from diffusion_lab.course import check
 from diffusion_lab.course.widgets import sampler_viewer
 from diffusion_lab.metrics import precision_recall
+from diffusion_lab.results import load_results
 
 torch.manual_seed(0)
 device = dl.pick_device()
@@ -275,12 +274,12 @@ plt.show()
 # ODE from the same start, and we can measure how close each gets with a given budget of model calls.
 
 # %%
-n = dl.pick(10, 5, gpu=20)
+n = dl.pick(default=10, fast=5, gpu=20)
 labels = torch.arange(n) % 10
-budgets = dl.pick([5, 10, 20, 50], [5, 10, 20])
+budgets = dl.pick(default=[5, 10, 20, 50], fast=[5, 10, 20])
 kinds = ["euler", "heun", "dpmpp2m"]
 common = dict(y=labels, spacing="trailing", seed=0, amp=amp, progress=False)
-reference = samplers.sample(model, sched, sampler="heun", steps=dl.pick(100, 50), **common).cpu()
+reference = samplers.sample(model, sched, sampler="heun", steps=dl.pick(default=100, fast=50), **common).cpu()
 images, calls_made, distance = {}, {}, {}
 for kind in kinds:
     for budget in budgets:
@@ -355,8 +354,7 @@ plt.show()
 # `data/results/samplers.json` (the command that produced each row is in the file):
 
 # %%
-results_path = Path("../data/results/samplers.json")
-rows = json.loads(results_path.read_text())
+rows = load_results("samplers")
 for dataset in sorted({r["dataset"] for r in rows}):
     mine = [r for r in rows if r["dataset"] == dataset]
     print(f"\n{dataset} ({mine[0]['checkpoint']}, guidance {mine[0]['guidance']}, {mine[0]['num']} images, "

@@ -8,12 +8,11 @@ the command that reproduces the row). Sampling is the cost: ~10-30 CPU minutes p
 
 import json
 import sys
-from pathlib import Path
 
-from diffusion_lab.checkpoints import atomic_write, load_pretrained
+from diffusion_lab.checkpoints import load_pretrained
 from diffusion_lab.evaluate import evaluate_model
+from diffusion_lab.results import save_results
 
-RESULTS = Path(__file__).resolve().parent.parent / "data" / "results"
 CK = "data/checkpoints"
 
 
@@ -50,5 +49,4 @@ PARTS = {
 
 if __name__ == "__main__":
     for part in sys.argv[1:] or PARTS:
-        text = json.dumps(PARTS[part](), indent=1) + "\n"
-        atomic_write(RESULTS / f"{part}.json", lambda tmp, text=text: Path(tmp).write_text(text))
+        save_results(part, PARTS[part]())

@@ -7,11 +7,13 @@ data/results/*.json, so every number on the cards comes from a file the project 
 import json
 from pathlib import Path
 
+from diffusion_lab.cli import train_command
 from diffusion_lab.models import build_model, count_parameters
-from diffusion_lab.training import DEFAULT_WIDTH, TrainConfig
+from diffusion_lab.results import RESULTS_DIR, load_results
+from diffusion_lab.training import saved_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CK, RESULTS = ROOT / "data" / "checkpoints", ROOT / "data" / "results"
+CK = ROOT / "data" / "checkpoints"
 
 PURPOSE = {
     "mnist_cfg": "MNIST, class-conditional, trained with label dropout for classifier-free guidance. "
@@ -25,49 +27,16 @@ PURPOSE = {
 }
 
 
-FLAGS = {  # TrainConfig field -> command-line flag
-    "p_uncond": "--p-uncond", "batch_size": "--batch-size", "lr": "--lr", "warmup": "--warmup",
-    "base_channels": "--base-channels", "num_res_blocks": "--num-res-blocks", "time_embedding": "--time-embedding",
-    "schedule": "--schedule", "T": "-T", "prediction": "--prediction", "loss_weighting": "--loss-weighting",
-    "ema_decay": "--ema-decay",
-}
-
-
 def command(cfg: dict, name: str) -> str:
-    """The command that trains this checkpoint again: every setting that differs from today's defaults."""
-    t, defaults = cfg["training"], TrainConfig(model=cfg["training"]["model"])
-    kwargs = cfg["model"]["kwargs"]
-    parts = [f"python -m diffusion_lab train --dataset {cfg['dataset']} --model {t['model']}"]
-    if t["conditional"]:
-        parts.append("--conditional")
-    for field, flag in FLAGS.items():
-        value = kwargs.get(field) if field == "base_channels" else t.get(field, BEFORE_THE_OPTION.get(field))
-        default = DEFAULT_WIDTH[t["model"]] if field == "base_channels" else getattr(defaults, field)
-        if value is not None and value != default and (t["model"] == "unet" or field not in UNET_ONLY):
-            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
-    if t["model"] == "unet":
-        if tuple(t["channel_mults"]) != defaults.channel_mults:
-            parts.append("--channel-mults " + ",".join(map(str, t["channel_mults"])))
-        if t["attention"] != defaults.attention:
-            parts.append("--attention" if t["attention"] else "--no-attention")
-    if not t.get("amp", True):
-        parts.append("--no-amp")
-    if t["steps"]:
-        parts.append(f"--steps {t['steps']}")
-    if t["minutes"]:
-        parts.append(f"--minutes {t['minutes']:g}")
-    parts.append(f"--seed {t['seed']} --threads 1 --out data/checkpoints/{name}.safetensors")
-    return " ".join(parts)
-
-
-UNET_ONLY = {"num_res_blocks", "time_embedding"}
-BEFORE_THE_OPTION = {"loss_weighting": "simple", "prediction": "eps"}  # what configs without the key trained with
+    """The command that trains this checkpoint again (cli.train_command: every setting that differs from
+    today's defaults), on one thread, writing where the shipped one lives."""
+    return f"{train_command(saved_settings(cfg))} --threads 1 --out data/checkpoints/{name}.safetensors"
 
 
 def results_for(name: str) -> list[dict]:
     rows = []
-    for path in sorted(RESULTS.glob("*.json")):
-        rows += [r for r in json.loads(path.read_text()) if r.get("checkpoint") == name]
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        rows += [r for r in load_results(path.stem) if r.get("checkpoint") == name]
     return rows
 
 
@@ -105,11 +74,6 @@ def card(name: str, cfg: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load(part: str) -> list[dict]:
-    path = RESULTS / f"{part}.json"
-    return json.loads(path.read_text()) if path.exists() else []
-
-
 def results_section() -> str:
     """The README's results tables: one row per evaluation, each with its command."""
     out = ["Measured by `python scripts/evaluate_all.py` on the shipped checkpoints (2-core CPU, one thread;",
@@ -124,7 +88,7 @@ def results_section() -> str:
          ["arm", "training_steps"]),
     ]
     for part, title, keys in tables:
-        rows = _load(part)
+        rows = load_results(part)
         if not rows:
             continue
         out += [f"**{title}**", "",

@@ -10,7 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from recipe_sweep import BASE, _load  # noqa: E402  (scripts/ is on sys.path when run as a script)
+
+from diffusion_lab.results import load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "quality_vs_minutes.png"
@@ -38,7 +39,7 @@ def quality_table(rows: list[dict]) -> list[str]:
     out = ["| variant | setting | steps | images/s | class accuracy | FD (floor) | final training loss* |",
            "|---|---|---|---|---|---|---|"]
     for r in rows:
-        change = ", ".join(f"{k}={v}" for k, v in r["change"].items() if BASE.get(k) != v) or "the base recipe"
+        change = ", ".join(f"{k}={v}" for k, v in r["change"].items() if r["base"].get(k) != v) or "the base recipe"
         out.append(f"| {r['name']} | `{change}` | {r['steps']} | {r['images_per_s']:.0f} | {r['class_accuracy']:.1%} "
                    f"| {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | {r['final_loss']:.4f} |")
     return out
@@ -75,7 +76,7 @@ def plot(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    minutes, quality, throughput = _load("minutes"), _load("quality"), _load("throughput")
+    minutes, quality, throughput = (load_results(f"recipe_{part}") for part in ("minutes", "quality", "throughput"))
     lines = ["**Quality against training minutes** (`python scripts/recipe_sweep.py minutes`; evaluated with "
              "`python -m diffusion_lab evaluate --checkpoint CKPT --sampler ddim --steps 20 --guidance 3 --clip "
              "--num 1000`):",

@@ -27,16 +27,16 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lab.bench import _timeit, train_step_fn
+from diffusion_lab.bench import timeit, train_step_fn
 from diffusion_lab.checkpoints import atomic_write, load_checkpoint, load_into, load_train_state, read_config
 from diffusion_lab.data import load_data
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.models import build_model
+from diffusion_lab.results import append_result, load_results
 from diffusion_lab.schedules import make_schedule
 from diffusion_lab.settings import autocast_dtype
 from diffusion_lab.training import TrainConfig, train
 
-RESULTS = Path(__file__).resolve().parent.parent / "data" / "results"
 RUNS = Path(__file__).resolve().parent.parent / "runs" / "recipe_sweep"  # checkpoints, ignored by git
 QUALITY_MINUTES = 3.0
 QUALITY_NUM = 500
@@ -74,14 +74,11 @@ MINUTE_RUNS = [
 
 
 def _load(part: str) -> list[dict]:
-    path = RESULTS / f"recipe_{part}.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return load_results(f"recipe_{part}")
 
 
 def _append(part: str, row: dict) -> None:
-    rows = [r for r in _load(part) if r["name"] != row["name"]] + [row]
-    text = json.dumps(rows, indent=1) + "\n"
-    atomic_write(RESULTS / f"recipe_{part}.json", lambda tmp: Path(tmp).write_text(text))
+    append_result(f"recipe_{part}", row)
     print(json.dumps(row), flush=True)
 
 
@@ -91,7 +88,7 @@ AMP = autocast_dtype(torch.device("cpu")) is not None  # bf16 autocast only wher
 def _images_per_s(model, batch=64, amp=AMP, reps=8, channels_last=False) -> float:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return batch / _timeit(train_step_fn(model, batch, amp, channels_last=channels_last), reps)
+    return batch / timeit(train_step_fn(model, batch, amp, channels_last=channels_last), reps)
 
 
 def throughput() -> None:
@@ -148,7 +145,7 @@ def _compiled(model) -> dict:
     step()
     step()
     compile_s = time.perf_counter() - t0
-    return {"images_per_s": round(64 / _timeit(step, 8, warmup=0), 1), "compile_seconds": round(compile_s, 1),
+    return {"images_per_s": round(64 / timeit(step, 8, warmup=0), 1), "compile_seconds": round(compile_s, 1),
             "threads": torch.get_num_threads()}
 
 
@@ -192,7 +189,7 @@ def _finished(out: Path, cfg: TrainConfig) -> bool:
     if config["dataset"] != cfg.dataset:
         return False
     same = all(t.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()
-               if k != "dataset" and not (k == "base_channels" and v is None))  # dataset: stored outside
+               if k != "dataset")  # dataset: stored outside "training"
     return same and "final_loss" in t
 
 
@@ -213,7 +210,8 @@ def quality(names: list[str]) -> None:
             continue
         cfg = TrainConfig(dataset="mnist", conditional=True, steps=None, minutes=QUALITY_MINUTES, **VARIANTS[name])
         _append("quality", {"name": name, "change": {k: list(v) if isinstance(v, tuple) else v
-                                                    for k, v in VARIANTS[name].items()}, "minutes": QUALITY_MINUTES,
+                                                    for k, v in VARIANTS[name].items()}, "base": BASE,
+                            "minutes": QUALITY_MINUTES,
                             "data_source": data.source,
                             **_train_and_evaluate(cfg, QUALITY_NUM, data, name, name in ALSO_RAW)})
 

@@ -15,12 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-from diffusion_lab.checkpoints import atomic_write, load_pretrained
+from diffusion_lab.checkpoints import load_pretrained
 from diffusion_lab.evaluate import evaluate_model
+from diffusion_lab.results import append_result, load_results, save_results
 from diffusion_lab.solvers import steps_for_calls
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "data" / "results" / "samplers.json"
 PLOT = ROOT / "docs" / "samplers.png"
 README = ROOT / "README.md"
 CHECKPOINTS = {"mnist": "mnist_cfg", "fashion_mnist": "fashion_mnist_cfg"}
@@ -36,31 +36,21 @@ def command(name: str, sampler: str, steps: int, spacing: str, guidance, num: in
     return cmd + f" --num {num}"
 
 
-def load_rows() -> list[dict]:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-
-
-def save_rows(rows: list[dict]) -> None:
-    text = json.dumps(rows, indent=1) + "\n"
-    atomic_write(RESULTS, lambda tmp: Path(tmp).write_text(text))
-
-
 def sweep(dataset: str, num: int, guidance: float, spacing: str) -> None:
     name = CHECKPOINTS[dataset]
     model, schedule, config = load_pretrained(name)
     plan = [(s, steps_for_calls(s, b)) for s in SAMPLERS for b in BUDGETS] + [("ddpm", schedule.T)]
     for sampler, steps in plan:
         cmd = command(name, sampler, steps, spacing, guidance, num)
-        rows = load_rows()
-        if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"] for r in rows):
+        if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"]
+               for r in load_results("samplers")):
             continue  # measured already, on these very weights
         r = evaluate_model(model, schedule, dataset, num=num, sampler=sampler, steps=steps, spacing=spacing,
                            guidance=guidance, amp=True)
         row = {"dataset": dataset, "checkpoint": name, **r, "weights_sha256": config["weights_sha256"],
                "training_steps": config["training"]["steps_done"], "command": cmd}
         print(json.dumps(row), flush=True)
-        rows = [x for x in load_rows() if x["command"] != cmd] + [row]
-        save_rows(rows)
+        append_result("samplers", row, key="command")  # at once: an interrupted sweep resumes here
 
 
 def amp_check(num: int, guidance: float, spacing: str) -> None:
@@ -75,8 +65,7 @@ def amp_check(num: int, guidance: float, spacing: str) -> None:
                      "command": command("mnist_cfg", "ddim", 20, spacing, guidance, num)
                      + f" --seed {seed}" + ("" if amp else " --no-amp")})
         print(json.dumps(rows[-1]), flush=True)
-    text = json.dumps(rows, indent=1) + "\n"
-    atomic_write(RESULTS.with_name("amp.json"), lambda tmp: Path(tmp).write_text(text))
+    save_results("amp", rows)
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -122,7 +111,7 @@ def plot(rows: list[dict]) -> None:
 
 
 def report() -> None:
-    rows = load_rows()
+    rows = load_results("samplers")
     first = rows[0]
     head = (f"**Quality against model calls** (`python scripts/sampler_sweep.py mnist fashion_mnist`, then "
             f"`python scripts/sampler_sweep.py report`): {first['num']} class-balanced samples per row, guidance "

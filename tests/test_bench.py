@@ -28,7 +28,7 @@ def test_a_training_step_costs_about_three_forward_passes():
 
 def test_bench_times_the_models_train_builds_by_default():
     assert default_model("unet").base_channels == UNET_WIDTH
-    assert default_model("minimal").build_config["kwargs"]["base_channels"] == MINIMAL_WIDTH
+    assert default_model("minimal").config["base_channels"] == MINIMAL_WIDTH
 
 
 def test_sampling_efficiency_compares_like_with_like():

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_lab import data
+from diffusion_lab import data, settings
 from diffusion_lab.data import (
     DATASETS,
     DataNotFoundError,
-    data_root,
     dataset_info,
     from_uint8,
     load_data,
     to_uint8,
 )
+from diffusion_lab.settings import data_root
 
 SHIPPED = [
     # name, split, count, (C, H, W), classes present
@@ -48,7 +48,7 @@ def empty_root(tmp_path, monkeypatch):
     """An empty data folder, also set as $DIFFUSION_LAB_DATA, so only shipped data is found."""
     root = tmp_path / "empty_data_root"
     root.mkdir()
-    monkeypatch.setenv(data.ENV_VAR, str(root))
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
     return root
 
 
@@ -205,7 +205,7 @@ def test_torchvision_layout_is_preferred(tmp_path, monkeypatch, capsys, compress
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images, compress)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels, compress)
         written[split] = (images, labels)
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(settings.DATA_ENV, str(tmp_path))
 
     for split, (images, labels) in written.items():
         d = load_data("mnist", split)
@@ -217,11 +217,11 @@ def test_torchvision_layout_is_preferred(tmp_path, monkeypatch, capsys, compress
 
 
 def test_data_root_resolution(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "env"))
+    monkeypatch.setenv(settings.DATA_ENV, str(tmp_path / "env"))
     assert data_root(tmp_path / "arg") == tmp_path / "arg"
     assert data_root() == tmp_path / "env"
-    monkeypatch.delenv(data.ENV_VAR)
-    assert data_root() == (data.DEFAULT_ROOT).expanduser()
+    monkeypatch.delenv(settings.DATA_ENV)
+    assert data_root() == (settings.DEFAULT_DATA_ROOT).expanduser()
     assert data_root().parts[-3:] == (".cache", "diffusion_lab", "data")
 
 

@@ -107,8 +107,7 @@ def test_no_data_offline(tmp_path, monkeypatch):
 
 def _save_small(tmp_path, name="ck", **kw):
     m = build_model("unet", image_size=8, base_channels=8, channel_mults=[1, 2], **kw)
-    cfg = {"model": m.build_config, "schedule": {"name": "linear", "T": 10}}
-    return m, save_checkpoint(tmp_path / name, m, cfg)
+    return m, save_checkpoint(tmp_path / name, m, {"schedule": {"name": "linear", "T": 10}})
 
 
 def test_damaged_checkpoint(tmp_path):
@@ -145,6 +144,77 @@ def test_checkpoint_of_another_architecture(tmp_path):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="holds a 'minimal' model, not the 'unet'"):
         load_checkpoint(path, expect_model="unet")
+
+
+def test_checkpoint_path_with_another_suffix(tmp_path):
+    m = build_model("unet", image_size=8, base_channels=8, channel_mults=[1, 2])
+    with pytest.raises(CheckpointError, match="ends in .safetensors.*'run.safetensors'"):
+        save_checkpoint(tmp_path / "run.txt", m, {"schedule": {"name": "linear", "T": 10}})
+    with pytest.raises(CheckpointError, match="ends in .safetensors"):
+        load_checkpoint(tmp_path / "model_lr_0.001")  # would silently have been model_lr_0.safetensors
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_name_the_bad_value(monkeypatch):
+    from diffusion_lab import settings
+
+    with pytest.raises(TypeError):
+        settings.pick(1000, 200)  # keyword-only: the call must say which value is the fast one
+    assert settings.pick(default=1000, fast=200) in (1000, 200)
+    for name in ("tpu9", "CPU", "meta"):
+        with pytest.raises(ValueError, match=f"--device '{name}' is not a device this course runs on"):
+            settings.pick_device(name)
+    monkeypatch.setenv("DIFFUSION_LAB_DEVICE", "xla")
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_DEVICE 'xla'"):
+        settings.pick_device()
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU is available"):
+            settings.pick_device("cuda")
+    monkeypatch.setenv("DIFFUSION_LAB_FAST", "maybe")
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_FAST='maybe' is neither on"):
+        settings.fast_mode()
+    monkeypatch.setenv("DIFFUSION_LAB_FAST", "0")
+    assert settings.fast_mode() is False
+
+
+def test_damaged_dataset_files_name_the_file_and_the_fix(tmp_path, monkeypatch):
+    import diffusion_lab.data as data
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2]))
+    (raw / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9]) + bytes(9))
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path))
+    with pytest.raises(data.DataError, match=r"MNIST train files in .*MNIST/raw are damaged.*download --dataset mnist"):
+        load_data("mnist", verbose=False)  # a truncated file
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "mnist_train_10k.npz").write_bytes(b"PK\x03\x04 half a zip file")
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(data, "SHIPPED_DIR", shipped)
+    with pytest.raises(data.DataError, match="shipped offline subset .*mnist_train_10k.npz is damaged"):
+        load_data("mnist", verbose=False)
+
+
+def test_missing_shipped_data_says_how_to_get_it(tmp_path, monkeypatch):
+    import diffusion_lab.checkpoints as ck
+    import diffusion_lab.data as data
+    from diffusion_lab.evaluate import evaluate_model
+
+    monkeypatch.setattr(ck, "PRETRAINED_DIR", tmp_path / "gone")
+    with pytest.raises(CheckpointError, match=r"no shipped checkpoints: .*gone is missing.*pip install \."):
+        ck.load_pretrained("mnist_cfg")
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path))
+    monkeypatch.setattr(data, "SHIPPED_DIR", tmp_path / "gone")
+    with pytest.raises(DataNotFoundError, match=r"mnist_train_10k.npz is missing.*git clone"):
+        load_data("mnist", verbose=False)
+    import diffusion_lab.classifier as classifier
+
+    monkeypatch.setattr(classifier, "PRETRAINED_DIR", tmp_path / "gone")
+    model = UNet(image_size=28, base_channels=8, channel_mults=(1, 2))
+    with pytest.raises(CheckpointError, match="no evaluation classifiers"):
+        evaluate_model(model, make_schedule("linear", 10), "mnist", num=2, steps=1)
 
 
 def test_sampler_options_that_do_not_apply_are_refused():
