@@ -39,7 +39,9 @@ def command(name: str, sampler: str, steps: int, spacing: str, guidance, num: in
 def sweep(dataset: str, num: int, guidance: float, spacing: str) -> None:
     name = CHECKPOINTS[dataset]
     model, schedule, config = load_pretrained(name)
-    plan = [(s, steps_for_calls(s, b)) for s in SAMPLERS for b in BUDGETS] + [("ddpm", schedule.T)]
+    # The target first (DPM-Solver++ at 10 calls, DDIM at 20, DDPM at T), then the rest.
+    target = [("dpmpp2m", 10), ("ddim", 20), ("ddpm", schedule.T)]
+    plan = target + [(s, steps_for_calls(s, b)) for s in SAMPLERS for b in BUDGETS if (s, b) not in target]
     for sampler, steps in plan:
         cmd = command(name, sampler, steps, spacing, guidance, num)
         if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"]
