@@ -112,6 +112,21 @@ def plot(rows: list[dict]) -> None:
     fig.savefig(PLOT, dpi=110)
 
 
+def targets(rows: list[dict]) -> str:
+    """Issue 10's targets on MNIST: DPM-Solver++ 2M at 10 calls no worse than DDIM at 20 calls, and
+    within 10% of DDPM's 1000 calls, in FD (same guidance and sample count)."""
+    rows = {(r["sampler"], r["nfe"]): r for r in rows if r["dataset"] == "mnist"}
+    dpm, ddim, ddpm = rows.get(("dpmpp2m", 10)), rows.get(("ddim", 20)), rows.get(("ddpm", 1000))
+    if not (dpm and ddim and ddpm):
+        return "**Targets**: not measured yet."
+    vs_ddim, vs_ddpm = dpm["fd"] <= ddim["fd"], dpm["fd"] <= 1.1 * ddpm["fd"]
+    return (f"**Targets** (MNIST, s = {dpm['guidance']:g}, {dpm['num']} samples each): DPM-Solver++ 2M with 10 model "
+            f"calls reaches FD {dpm['fd']:.2f}, against {ddim['fd']:.2f} for DDIM with 20 calls (no worse: "
+            f"{'met' if vs_ddim else 'not met'}) and {ddpm['fd']:.2f} for DDPM with 1000 calls "
+            f"({dpm['fd'] / ddpm['fd'] - 1:+.0%}; within 10%: {'met' if vs_ddpm else 'not met'}). "
+            f"Real-data floor {dpm['fd_real_floor']:.2f}.")
+
+
 def report() -> None:
     rows = load_results("samplers")
     first = rows[0]
@@ -120,7 +135,8 @@ def report() -> None:
             f"s = {first['guidance']:g}, {first['spacing']} spacing, bf16 autocast (`amp`), one thread of the "
             "CPU named below. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
             "images; in brackets, what held-out real images score.")
-    block = [MARKERS[0], head, "", *table(rows), "", "![quality against model calls](docs/samplers.png)", MARKERS[1]]
+    block = [MARKERS[0], head, "", *table(rows), "", targets(rows), "",
+             "![quality against model calls](docs/samplers.png)", MARKERS[1]]
     text = README.read_text()
     if MARKERS[0] in text:
         start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
