@@ -17,12 +17,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .forward import PREDICTION_TYPES, eps_from_prediction, eps_from_x0, posterior, predict_x0
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
-from .settings import autocast_dtype
+from .settings import autocast_dtype, progress_bar
 
 VARIANCES = ("posterior", "beta")
 SPACINGS = ("leading", "trailing", "linspace")
@@ -194,7 +193,7 @@ def sample(
     with torch.inference_mode():
         if sampler in solvers.ODE_SAMPLERS:
             ts, sigmas = solvers.sigma_grid(schedule, steps, sampler, spacing, karras, final_sigma)
-            bar = tqdm(total=len(ts), desc=sampler, disable=not progress, leave=False)
+            bar = progress_bar(total=len(ts), desc=sampler, disable=not progress, leave=False)
 
             def on_step(i, x_t, x0):
                 bar.update(1)
@@ -213,7 +212,7 @@ def sample(
             else:
                 ts = ddim_timesteps(schedule.T, steps, spacing)
                 prevs = ts[1:] + [-1]
-            for t, t_prev in tqdm(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
+            for t, t_prev in progress_bar(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
                 eps = eps_at(x, t, schedule.at(schedule.alpha_bar, t, x))
                 if sampler == "ddpm":
                     x, x0 = ddpm_step(x, eps, t, schedule, variance, clip_x0, _noise(shape, gen, device))

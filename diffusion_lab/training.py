@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoints import (
     checkpoint_paths,
@@ -41,7 +40,7 @@ from .data import DATASETS, ImageData, dataset_info, load_data
 from .forward import PREDICTION_TYPES, q_sample, v_target
 from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
-from .settings import autocast_dtype, pick_device
+from .settings import autocast_dtype, pick_device, progress_bar
 from .unet import TIME_EMBEDDINGS
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
@@ -306,7 +305,7 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
     t0 = time.perf_counter()
     step = start
-    bar = tqdm(total=total, initial=start, desc="train", disable=not progress, leave=False)
+    bar = progress_bar(total=total, initial=start, desc="train", disable=not progress, leave=False)
     model.train()
     while True:
         elapsed = time.perf_counter() - t0
