@@ -31,21 +31,48 @@
 # - compare the samplers side by side with a slider over the number of model calls;
 # - read the measured table: Fréchet distance, precision, recall and class accuracy against model calls.
 
-# %% [markdown]
-# **Running on Colab?** The next cell fetches the course and installs it. Anywhere else it does nothing.
-
-# %%
-import os
-import subprocess
+# %% cellView="form"
+# @title Colab only: fetch and install the course (elsewhere this cell does nothing)
+# Keeps Colab's own torch, torchvision and ipywidgets; safe to run again. From diffusion_lab/course/colab.py.
 import sys
 
 if "google.colab" in sys.modules:
-    if not os.path.isdir("diffusion-lab"):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/diffusion-lab/diffusion-lab"],
-                       check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "diffusion-lab"], check=True)
-    os.chdir("diffusion-lab/notebooks")
-    sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
+    import importlib.metadata
+    import importlib.util
+    import os
+    import subprocess
+
+    REPO = "https://github.com/diffusion-lab/diffusion-lab"
+    here = os.getcwd()
+    is_course = lambda d: os.path.isfile(os.path.join(d, "diffusion_lab", "__init__.py"))
+    root = next((d for d in (here, os.path.dirname(here)) if is_course(d)), None)
+    if root:
+        print(f"found the course in {root}")
+    else:
+        root = os.path.abspath("diffusion-lab")
+        if not os.path.exists(root):
+            subprocess.run(["git", "clone", "--depth", "1", "--quiet", REPO, root], check=True)
+            print(f"cloned {REPO} into {root}")
+        elif is_course(root):
+            print(f"found the course in {root}")
+        else:
+            raise RuntimeError(f"{root} exists but is not the course: remove it (!rm -r {root}) and rerun.")
+    spec = importlib.util.find_spec("diffusion_lab")
+    if spec and spec.origin and spec.origin.startswith(root + os.sep):
+        print("diffusion_lab is installed")
+    else:
+        keep = []  # what Colab already has stays as it is: pinned at its installed version
+        for dist in ('torch', 'torchvision', 'numpy', 'matplotlib', 'ipywidgets', 'tqdm', 'safetensors'):
+            try:
+                keep.append(f"{dist}=={importlib.metadata.version(dist)}")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", root, *keep], check=True)
+        print(f"installed diffusion_lab from {root}, keeping " + ", ".join(keep))
+    if root not in sys.path:
+        sys.path.insert(0, root)  # the running kernel does not see the fresh install yet
+    os.chdir(os.path.join(root, "notebooks"))
+    print(f"working in {os.getcwd()}")
 
 # %%
 import inspect
@@ -53,10 +80,12 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import Markdown, display
 
 import diffusion_lab as dl
 from diffusion_lab import samplers, solvers
 from diffusion_lab.course import check
+from diffusion_lab.course import sampler_sweep as sweep
 from diffusion_lab.course.widgets import sampler_viewer
 from diffusion_lab.metrics import precision_recall
 from diffusion_lab.results import load_results
@@ -253,6 +282,7 @@ for sampler in ("euler", "heun", "dpmpp2m"):
     ax.loglog(calls_grid, errors, "o-", label=sampler)
 ax.set_xlabel("model calls (NFE)")
 ax.set_ylabel("mean |end point - exact|")
+ax.minorticks_off()
 ax.set_xticks(calls_grid, [str(c) for c in calls_grid])
 ax.set_title("the 1-D toy: error against model calls", fontsize=10)
 ax.legend()
@@ -291,6 +321,7 @@ for kind in kinds:
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
 for kind in kinds:
     ax.loglog([calls_made[(kind, b)] for b in budgets], [distance[(kind, b)] for b in budgets], "o-", label=kind)
+ax.minorticks_off()
 ax.set_xticks(budgets, [str(b) for b in budgets])
 ax.set_xlabel("model calls (NFE)")
 ax.set_ylabel("mean |pixel - fine solve|")
@@ -355,45 +386,21 @@ plt.show()
 
 # %%
 rows = load_results("samplers")
-for dataset in sorted({r["dataset"] for r in rows}):
-    mine = [r for r in rows if r["dataset"] == dataset]
-    print(f"\n{dataset} ({mine[0]['checkpoint']}, guidance {mine[0]['guidance']}, {mine[0]['num']} images, "
-          f"{mine[0]['spacing']} spacing)")
-    print(f"{'sampler':9s} {'calls':>5s} {'FD':>8s} {'floor':>6s} {'precision':>9s} {'recall':>6s} {'accuracy':>8s}")
-    for r in mine:
-        print(f"{r['sampler']:9s} {r['nfe']:5d} {r['fd']:8.2f} {r['fd_real_floor']:6.2f} {r['precision']:9.3f} "
-              f"{r['recall']:6.3f} {r['class_accuracy']:8.1%}")
+display(Markdown("\n".join(sweep.table(rows, commands=False))))
 
 # %%
-metrics = [("fd", "FD (lower is better)"), ("precision", "precision"), ("recall", "recall"),
-           ("class_accuracy", "class accuracy")]
-datasets = sorted({r["dataset"] for r in rows})
-fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(14, 3.2 * len(datasets)), squeeze=False)
-for row_axes, dataset in zip(axes, datasets):
-    mine = [r for r in rows if r["dataset"] == dataset]
-    for ax, (key, label) in zip(row_axes, metrics):
-        for sampler in ("ddim", "euler", "heun", "dpmpp2m"):
-            pts = [(r["nfe"], r[key]) for r in mine if r["sampler"] == sampler]
-            if pts:
-                ax.plot(*zip(*pts), "o-", label=sampler, ms=4)
-        for r in mine:
-            if r["sampler"] == "ddpm":
-                ax.axhline(r[key], ls="--", c="gray", label=f"ddpm, {r['nfe']} calls")
-        if key == "fd":
-            ax.axhline(mine[0]["fd_real_floor"], ls=":", c="k", label="real-data floor")
-            ax.set_yscale("log")
-        ax.set_xscale("log")
-        ax.set_xlabel("model calls")
-        ax.set_title(f"{dataset}: {label}", fontsize=10)
-axes[0][0].legend(fontsize=7)
-fig.tight_layout()
+sweep.figure(rows)
 plt.show()
+for dataset in sweep.DATASETS:
+    print(sweep.targets(rows, dataset))
 
 # %% [markdown]
 # Read the plots from left to right: how many model calls does each sampler need before its FD stops
 # improving, and where does that level sit against DDPM's 1000 calls (dashed)? Euler and DDIM lie on
-# top of each other, as they must. The README's results section states the issue's target (DPM-Solver++
-# with 10 calls against DDIM with 20 and DDPM with 1000) and whether the shipped models meet it.
+# top of each other, as they must. The lines under the plot check issue 10's targets on these rows
+# (DPM-Solver++ with 10 calls no worse than DDIM with 20, and within 10% of DDPM with 1000), and say
+# which rows are not measured yet. Where a row has one, FD ± is its bootstrap standard deviation (chapter
+# 08): two FDs closer than about twice it are not told apart.
 #
 # ## What to try next
 #

@@ -34,3 +34,34 @@ def test_euler_check_accepts_the_step_and_names_each_mistake(capsys):
 def test_solution_prints_the_package_step(name, capsys):
     check.solution(name)
     assert "sigma_next - sigma" in capsys.readouterr().out
+
+
+def _row(dataset, sampler, nfe, fd, **extra):
+    return {"dataset": dataset, "sampler": sampler, "nfe": nfe, "num": 1000, "guidance": 1.0, "fd": fd,
+            "fd_real_floor": 2.0, "precision": 0.8, "precision_real": 0.9, "recall": 0.7, "recall_real": 0.9,
+            "class_accuracy": 0.95, "sample_seconds": 30.0, "command": f"evaluate {sampler} {nfe}", **extra}
+
+
+def test_sweep_targets_say_met_not_met_and_missing():
+    from diffusion_lab.course import sampler_sweep as sweep
+
+    rows = [_row("mnist", "dpmpp2m", 10, 5.0), _row("mnist", "ddim", 20, 6.0)]
+    assert "no worse, met" in sweep.targets(rows) and "DDPM with all its steps not measured" in sweep.targets(rows)
+    assert "within 10%, met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.6)])
+    assert "(+25%): within 10%, not met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.0)])
+    assert "no worse, not met" in sweep.targets([_row("mnist", "dpmpp2m", 10, 7.0), _row("mnist", "ddim", 20, 6.0)])
+    assert "not measured yet" in sweep.targets(rows, "fashion_mnist")
+
+
+def test_sweep_table_orders_rows_and_shows_fd_std_where_present():
+    from diffusion_lab.course import sampler_sweep as sweep
+
+    rows = [_row("fashion_mnist", "ddim", 5, 9.0), _row("mnist", "ddpm", 1000, 4.0),
+            _row("mnist", "dpmpp2m", 10, 5.0, fd_std=0.25), _row("mnist", "ddim", 20, 6.0)]
+    lines = sweep.table(rows)
+    assert [line.split(" | ")[1:3] for line in lines[2:]] == [
+        ["ddim", "20"], ["dpmpp2m", "10"], ["ddpm", "1000"], ["ddim", "5"]]
+    assert "5.00 ± 0.25 (2.00)" in lines[3] and "6.00 (2.00)" in lines[2]
+    assert "`evaluate ddim 20`" in lines[2] and "evaluate" not in sweep.table(rows, commands=False)[2]
+    fig = sweep.figure(rows)
+    assert len(fig.axes) == 2 * len(sweep.METRICS)
