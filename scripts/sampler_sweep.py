@@ -73,6 +73,21 @@ def amp_check(num: int, guidance: float, spacing: str) -> None:
     save_results("amp", rows)
 
 
+def amp_sentence(rows: list[dict]) -> list[str]:
+    """The amp check's rows (float32 and bf16 on the same seeds, float32 on other seeds) in one sentence."""
+    if len(rows) != 3:
+        return []
+    f32, bf16, other = rows
+    return [f"**bf16 autocast leaves quality unchanged** (`python scripts/sampler_sweep.py amp`, "
+            f"data/results/amp.json; MNIST, DDIM 20, s = {f32['guidance']:g}, {f32['num']} samples): FD "
+            f"{f32['fd']:.2f} in float32 and {bf16['fd']:.2f} with bf16 autocast on the same seeds "
+            f"(a change of {bf16['fd'] - f32['fd']:+.2f}), against {other['fd']:.2f} in float32 on other seeds "
+            f"({other['fd'] - f32['fd']:+.2f}: what a new draw of samples changes); class accuracy "
+            f"{f32['class_accuracy']:.1%}, {bf16['class_accuracy']:.1%} and {other['class_accuracy']:.1%}; "
+            f"sampling {f32['sample_seconds']:.0f} s, {bf16['sample_seconds']:.0f} s and "
+            f"{other['sample_seconds']:.0f} s (one thread, shared machine).", ""]
+
+
 def report() -> None:
     rows = load_results("samplers")
     first = rows[0]
@@ -84,8 +99,9 @@ def report() -> None:
             "one. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
             "images; in brackets, what held-out real images score.")
     aims = [f"- {targets(rows, d)}" for d in DATASETS if any(r["dataset"] == d for r in rows)]
-    block = [MARKERS[0], head, "", *table(rows), "", "**Targets** (issue 10's are for MNIST; Fashion-MNIST for "
-             "comparison):", "", *aims, "", "![quality against model calls](docs/samplers.png)", MARKERS[1]]
+    block = [MARKERS[0], head, "", *table(rows), "", *amp_sentence(load_results("amp")),
+             "**Targets** (issue 10's are for MNIST; Fashion-MNIST for comparison):", "", *aims, "",
+             "![quality against model calls](docs/samplers.png)", MARKERS[1]]
     text = README.read_text()
     if MARKERS[0] in text:
         start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
