@@ -99,6 +99,11 @@ def report() -> None:
             "one. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
             "images; in brackets, what held-out real images score.")
     aims = [f"- {targets(rows, d)}" for d in DATASETS if any(r["dataset"] == d for r in rows)]
+    planned = len(SAMPLERS) * len(BUDGETS) + 1  # every sampler at every budget, and DDPM
+    counts = {d: sum(r["dataset"] == d for r in rows) for d in DATASETS}
+    if any(n < planned for n in counts.values()):
+        aims.append("- Measured so far: " + ", ".join(f"{d} {n} of {planned} rows" for d, n in counts.items())
+                    + "; the sweep resumes where it stopped (`python scripts/sampler_sweep.py mnist fashion_mnist`).")
     block = [MARKERS[0], head, "", *table(rows), "", *amp_sentence(load_results("amp")),
              "**Targets** (issue 10's are for MNIST; Fashion-MNIST for comparison):", "", *aims, "",
              "![quality against model calls](docs/samplers.png)", MARKERS[1]]

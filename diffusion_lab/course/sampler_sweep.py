@@ -10,6 +10,7 @@ same thing from the same rows.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 DATASETS = ("mnist", "fashion_mnist")
 SAMPLERS = ("ddim", "euler", "heun", "dpmpp2m")  # DDPM (all T steps) is the reference line
@@ -57,6 +58,9 @@ def figure(rows: list[dict]):
             if key == "fd":
                 ax.axhline(mine[0]["fd_real_floor"], ls=":", c="k", label="real-data floor")
                 ax.set_yscale("log")
+                ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))  # 5, 10, 20, 50, ...
+                ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+                ax.yaxis.set_minor_formatter(ticker.NullFormatter())
             ax.set_xscale("log")
             ax.minorticks_off()
             ax.set_xticks(BUDGETS, [str(b) for b in BUDGETS])
