@@ -11,7 +11,14 @@ import time
 import torch
 
 from .classifier import features_and_predictions, load_classifier
-from .metrics import class_accuracy, class_entropy, frechet_distance, precision_recall, within_class_spread
+from .metrics import (
+    class_accuracy,
+    class_entropy,
+    frechet_bootstrap_std,
+    frechet_distance,
+    precision_recall,
+    within_class_spread,
+)
 from .samplers import sample
 from .solvers import ODE_SAMPLERS, model_calls
 
@@ -33,6 +40,10 @@ def real_split(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     else:
         classes = int(test_labels.max()) + 1
         per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
+        rarest = min(range(classes), key=lambda c: len(per_class[c]))
+        if len(per_class[rarest]) < -(-num // classes):
+            raise ValueError(f"num={num} class-balanced needs {-(-num // classes)} of each class from half the "
+                             f"test set, which has {len(per_class[rarest])} of class {rarest}; use a smaller num.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
     return test_feats[chosen], test_feats[b_idx]
 
@@ -56,7 +67,10 @@ def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", s
     labels = None
     if model.num_classes is not None:
         labels = torch.arange(num) % model.num_classes
-    held_out, reference = real_split(test_feats, num, test_labels if labels is not None else None)
+    balance = test_labels if labels is not None else None
+    held_out, reference = real_split(test_feats, num, balance)
+    # The floor's own spread: other disjoint draws of real images at this count.
+    floors = torch.tensor([real_floor(test_feats, num, balance, seed=s)[0] for s in range(1, 21)])
     t0 = time.perf_counter()
     chunks = []
     for i in range(0, num, batch):
@@ -75,8 +89,9 @@ def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", s
         "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps,
         "nfe": model_calls(sampler, steps, schedule.T, final_sigma), "eta": eta, "guidance": guidance,
         "clip_x0": clip_x0, "amp": amp,
-        "fd": round(frechet_distance(feats, reference), 3),
+        "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_bootstrap_std(feats, reference), 3),
         "fd_real_floor": round(frechet_distance(held_out, reference), 3),
+        "fd_real_floor_std": round(float(floors.std()), 3),
         "precision": round(precision, 4), "recall": round(recall, 4),
         "precision_real": round(precision_real, 4), "recall_real": round(recall_real, 4),
         "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),

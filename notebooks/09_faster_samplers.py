@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -151,17 +150,21 @@ print(f"DDIM step, in sigma space, minus the Euler step: {(to_sigma(ddim_x, s) -
 #
 # Write `my_euler_step(x, eps, sigma, sigma_next)`: one Euler step of $d\tilde x/d\sigma = \hat\epsilon$ from
 # `sigma` to `sigma_next`, where `x` is $\tilde x$ (sigma space) and `eps` the network's prediction there.
-# One line. If the check says no, it names the mistake it recognises. `check.solution("euler_step")`
-# prints the package's version.
+# One line. Complete it, then run the check under it: it names the mistake when it recognises one.
 
 # %%
 def my_euler_step(x, eps, sigma, sigma_next):
-    """x~' = x~ + (sigma_next - sigma) * eps  (Karras et al. 2022, Alg. 1)."""
-    # YOUR CODE HERE (solution shown)
+    """One Euler step of dx~/dsigma = eps from sigma to sigma_next (Karras et al. 2022, Alg. 1)."""
+    ### BEGIN SOLUTION
     return x + (sigma_next - sigma) * eps
+    ### END SOLUTION
 
 
-assert check.euler_step(my_euler_step)
+# %% [markdown]
+# <!-- hint: euler_step -->
+
+# %%
+my_euler_step = check.euler_step(my_euler_step)
 
 # %% [markdown]
 # ### Your Euler sampler
@@ -187,8 +190,9 @@ labels = torch.arange(10)
 mine = my_euler_sample(model, sched, labels, steps=10)
 package = samplers.sample(model, sched, y=labels, sampler="euler", steps=10, spacing="trailing", progress=False)
 ddim = samplers.sample(model, sched, y=labels, sampler="ddim", steps=10, spacing="trailing", progress=False)
-print(f"your sampler against sample(sampler='euler'): {(mine - package).abs().max():.1e}")
-print(f"Euler against DDIM on the same grid:          {(package - ddim).abs().max():.1e}")
+print(f"{check.whose(my_euler_step)} Euler step in a sampler, against sample(sampler='euler'): "
+      f"{(mine - package).abs().max():.1e}")
+print(f"Euler against DDIM on the same grid: {(package - ddim).abs().max():.1e}")
 assert (mine - package).abs().max() < 1e-3 and (package - ddim).abs().max() < 1e-3
 
 # %% [markdown]
