@@ -39,13 +39,15 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
 
     Both predictions come from one batched forward pass over [x, x] with conditions [y, null]: the
     null label for labels, the empty prompt for prompt tokens y (B, L) of a text model.
-    With guidance=None (or an unconditional model / no labels) it is the plain model(x, t, y).
+    With guidance=None or s = 1 (or an unconditional model / no labels) it is the plain model(x, t, y):
+    at s = 1 the formula is eps_c, so the unconditional half would be wasted (diffusers skips it too).
+    The result is in x's dtype (float32 even when the network ran under bf16 autocast).
     """
     scale = check_guidance(guidance)
-    if scale is None or y is None:
-        return model(x, t, y)
+    if scale is None or scale == 1.0 or y is None:
+        return model(x, t, y).to(x.dtype)
     b = x.shape[0]
-    t = torch.as_tensor(t, device=x.device).long().expand(b)
+    t = torch.as_tensor(t, device=x.device).expand(b)
     y = torch.as_tensor(y, device=x.device).long()
     if y.ndim == 2:  # prompt tokens, one row per image
         null = null_tokens(y)
@@ -54,5 +56,5 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
     else:
         y = y.expand(b)
         null = torch.full_like(y, model.num_classes)
-    eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
+    eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).to(x.dtype).chunk(2)
     return apply_guidance(eps_c, eps_u, scale)

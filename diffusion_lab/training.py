@@ -42,7 +42,7 @@ from .checkpoints import (
 )
 from .data import DATASETS, ImageData, dataset_info, load_data
 from .forward import PREDICTION_TYPES, q_sample, v_target
-from .models import MODELS, EpsFromV, build_model
+from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, pick_device, progress_bar
 from .unet import TIME_EMBEDDINGS
@@ -331,7 +331,7 @@ def train(
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     if resume:
         ema_model, _, _ = load_checkpoint(out, device=device)
-        ema.load_state_dict((ema_model.net if isinstance(ema_model, EpsFromV) else ema_model).state_dict())
+        ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
 
     amp = autocast_dtype(device) if cfg.amp else None
@@ -379,8 +379,7 @@ def train(
     ckpt = None
     if out is not None:
         ckpt = _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds)
-    if cfg.prediction == "v":  # answer with eps, as the samplers expect (models.EpsFromV)
-        ema, model = EpsFromV(ema, schedule), EpsFromV(model, schedule)
+    ema.prediction_type = model.prediction_type = cfg.prediction  # the samplers convert v to eps
     return TrainResult(
         model=ema.eval(),
         raw_model=model,

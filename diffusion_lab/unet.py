@@ -177,7 +177,7 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
         """y: a label per image (class-conditional), prompt tokens (B, L) (text), or None (null)."""
         t, y = check_input(self, x, t, y)
-        emb = self.time_mlp(timestep_embedding(t, self.base_channels))
+        emb = self.time_mlp(timestep_embedding(t, self.base_channels).to(x.dtype))
         if self.label_emb is not None:
             emb = emb + self.label_emb(y)
         cross = iter(self.cross or ())
