@@ -23,6 +23,7 @@ import numpy as np
 
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
+from .distributed import is_main_process
 from .samplers import SPACINGS
 from .settings import pick_device
 from .training import DEFAULT_STEPS, UNET_ONLY, TrainConfig
@@ -216,6 +217,8 @@ def cmd_train(a) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     r = train(cfg, out=a.out, resume=a.resume, device=device)
+    if not is_main_process():  # under a launcher the main process speaks for all
+        return
     tail = r.losses[-100:]
     print(json.dumps({
         "checkpoint": str(r.checkpoint), "steps": r.step, "seconds": round(r.seconds, 1),
