@@ -175,7 +175,8 @@ def _parser() -> Parser:
             g = s.add_mutually_exclusive_group()
             g.add_argument("--labels", type=_integers, help="comma-separated class indices, one per image")
             g.add_argument("--per-class", type=_count, help="K images of every class")
-        s.add_argument("--num", type=_count, help="number of images (default: 16 for sample, 1000 for evaluate)")
+        s.add_argument("--num", type=_count, help="number of images (default: 16 for sample; 1000 for evaluate, "
+                       "or as many as the shipped real features give a floor for: fewer for CIFAR-10)")
         s.add_argument("--seed", type=_seed, default=0)
         s.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
         if name == "sample":
@@ -310,7 +311,7 @@ def cmd_evaluate(a) -> None:
     model, schedule, config = load_checkpoint(checkpoint_argument(a.checkpoint), device=pick_device(a.device))
     options = sampling_options(a, model)
     options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
-    result = evaluate_model(model, schedule, config["dataset"], num=a.num or 1000, guidance=a.guidance,
+    result = evaluate_model(model, schedule, config["dataset"], num=a.num, guidance=a.guidance,
                             progress=True, **options)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 

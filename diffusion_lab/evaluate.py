@@ -32,14 +32,30 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     else:
         classes = int(test_labels.max()) + 1
         per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
+        most = classes * min(len(c) for c in per_class)  # a small reference set (CIFAR-10's) runs out first
+        if num > most:
+            raise ValueError(f"num={num} exceeds the {most} class-balanced real images the floor can use; "
+                             f"use --num <= {most}.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
     return frechet_distance(test_feats[chosen], test_feats[b_idx]), test_feats[b_idx]
 
 
-def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0,
+def largest_num(test_labels: torch.Tensor, conditional: bool, seed: int = 0) -> int:
+    """The most samples real_floor can compare at: half the reference set, or, class-balanced, ten times
+    the scarcest class in that half."""
+    perm = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(seed))[: len(test_labels) // 2]
+    if not conditional:
+        return len(perm)
+    return int(test_labels.max() + 1) * int(torch.bincount(test_labels[perm]).min())
+
+
+def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0,
                    guidance=None, clip_x0=False, seed=0, batch=250, progress=False) -> dict:
-    """Sample `num` images (class-balanced when the model is conditional) and measure them."""
+    """Sample `num` images (class-balanced when the model is conditional) and measure them. num=None:
+    1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10)."""
     clf, info, test_feats, test_labels = load_classifier(dataset)
+    if num is None:
+        num = min(1000, largest_num(test_labels, model.num_classes is not None))
     labels = None
     if model.num_classes is not None:
         labels = torch.arange(num) % model.num_classes
