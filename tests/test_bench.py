@@ -29,3 +29,10 @@ def test_a_training_step_costs_about_three_forward_passes():
 def test_bench_times_the_models_train_builds_by_default():
     assert default_model("unet").base_channels == UNET_WIDTH
     assert default_model("minimal").config["base_channels"] == MINIMAL_WIDTH
+
+
+def test_the_gpu_line_says_it_was_skipped_without_a_gpu(monkeypatch):
+    from diffusion_lab.bench import gpu_training
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_training().startswith("skipped: no CUDA GPU")
