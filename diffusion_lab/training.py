@@ -346,10 +346,10 @@ def train(
     main, processes = accelerator.is_main_process, accelerator.num_processes
     if main and accelerate_precision_note():
         print(accelerate_precision_note())
+    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit, verbose=main)
     torch.manual_seed(cfg.seed)
     schedule = make_schedule(cfg.schedule, cfg.T)
     model = build_model(cfg.model, **cfg.model_kwargs(dataset_info(cfg.dataset))).to(device)
-    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit, verbose=main)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
