@@ -82,8 +82,8 @@ def _train_flag_type(hint):
     kind = typing.get_origin(hint) or hint
     if kind is bool:
         return {"action": argparse.BooleanOptionalAction}
-    if kind is tuple:
-        return {"type": lambda text: tuple(_integers(text))}
+    if kind is tuple:  # "1,2,2" -> (1, 2, 2); "none" -> () (channel_mults' check refuses it)
+        return {"type": lambda text: () if text.strip().lower() in ("", "none") else tuple(_integers(text))}
     return {"type": kind, "metavar": {int: "N", float: "X"}.get(kind)}
 
 
@@ -119,7 +119,7 @@ def train_command(settings: dict) -> str:
     """The `train` command that trains with these TrainConfig settings (a dict, e.g. a checkpoint's):
     dataset, model, conditioning, budget and seed always; any other setting where it differs from
     TrainConfig's default (unet-only settings only for the unet)."""
-    defaults = TrainConfig(model=settings["model"])
+    defaults = TrainConfig(model=settings["model"], dataset=settings.get("dataset", "mnist"))
     always = {"dataset", "model", "conditional", "seed"}
     parts = ["python -m diffusion_lab train"]
     for f in dataclasses.fields(TrainConfig):
@@ -137,7 +137,7 @@ def train_command(settings: dict) -> str:
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
-            parts.append(f"{flag} {','.join(map(str, value))}")
+            parts.append(f"{flag} {','.join(map(str, value)) or 'none'}")
         else:
             parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     return " ".join(parts)

@@ -86,7 +86,7 @@ def default_setting(name: str, dataset: str, model: str = "unet"):
 def by_dataset(name: str) -> str:
     """The help text's "(default: ...)" of a dataset-dependent setting."""
     def text(value):
-        return (",".join(map(str, value)) or "''") if isinstance(value, tuple) else str(value)
+        return (",".join(map(str, value)) or "none") if isinstance(value, tuple) else str(value)
     parts = [text(DEFAULTS[name])] + [f"{d}: {text(t[name])}" for d, t in DATASET_DEFAULTS.items() if name in t]
     return " (default: " + "; ".join(parts) + ")"
 
@@ -109,7 +109,7 @@ class TrainConfig:
     attention: bool = setting(True, "unet only: self-attention at the lowest resolution")
     attention_resolutions: tuple[int, ...] | None = setting(
         None, "unet only: self-attention also after every residual block at these resolutions in pixels "
-        "(none: ''; DDPM: 16)" + by_dataset("attention_resolutions"), metavar="R,R,...")
+        "('none' for none; DDPM: 16)" + by_dataset("attention_resolutions"), metavar="R,R,...")
     time_embedding: str = setting("every", "unet only: t and y enter every residual block, or only the middle "
                                   "ones (the paper's choice, for the ablation)", choices=TIME_EMBEDDINGS)
     dropout: float | None = setting(None, "unet only: dropout in the residual blocks" + by_dataset("dropout"))
