@@ -475,8 +475,20 @@ def _save(out, cfg, model, ema, opt, data, step, seconds, processes=1) -> Path:
         for k, v in opt.state.get(p, {}).items():
             state[f"opt.{i}.{k}"] = torch.as_tensor(v)
     config = _checkpoint_config(cfg, ema, data, step, seconds)
-    config["training"] |= {"processes": processes, "effective_batch": cfg.batch_size * processes * cfg.grad_accum}
+    config["training"] |= {"processes": processes, "effective_batch": cfg.batch_size * processes * cfg.grad_accum,
+                           "hardware": _hardware(next(model.parameters()).device, processes)}
     return save_checkpoint(out, ema, config, state)
+
+
+def _hardware(device: torch.device, processes: int) -> str:
+    """What trained it, for the model card: "1 process on CPU (2 threads)", "4 processes on NVIDIA H100"."""
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        what = "Apple MPS"
+    else:
+        what = f"CPU ({torch.get_num_threads()} threads)"
+    return f"{processes} process{'es' if processes > 1 else ''} on {what}"
 
 
 def _restore_train_state(state: dict, model, opt, source: str) -> None:

@@ -24,13 +24,16 @@ PURPOSE = {
     "mnist_cfg_unet_middle": "Architecture comparison arm (chapter 08): our U-Net with t and y only in the "
     "middle blocks, as the paper does.",
     "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): the paper's minimal U-Net.",
+    "cifar10_cfg": "CIFAR-10, class-conditional with label dropout (CFG), the CIFAR-10 recipe (chapter 12).",
 }
 
 
 def command(cfg: dict, name: str) -> str:
     """The command that trains this checkpoint again (cli.train_command: every setting that differs from
     today's defaults), on one thread, writing where the shipped one lives."""
-    return f"{train_command(saved_settings(cfg))} --threads 1 --out data/checkpoints/{name}.safetensors"
+    on_cpu = "CPU" in cfg["training"].get("hardware", "CPU")
+    threads = " --threads 1" if on_cpu else ""
+    return f"{train_command(saved_settings(cfg))}{threads} --out data/checkpoints/{name}.safetensors"
 
 
 def results_for(name: str) -> list[dict]:
@@ -57,8 +60,9 @@ def card(name: str, cfg: dict) -> str:
         f"| data | {t['data_source']} |",
         f"| training | {t['steps_done']} steps of batch {t['batch_size']}, AdamW lr {t['lr']}, EMA {t['ema_decay']}, "
         f"p_uncond {t['p_uncond'] if t['conditional'] else '-'}, bf16 autocast {t['amp']}, seed {t['seed']} |",
-        f"| wall time, hardware | {t['seconds'] / 60:.1f} min on 1 thread of a 2-core x86-64 CPU (shared with other "
-        "jobs, so slower than an idle machine) |",
+        f"| wall time, hardware | {t['seconds'] / 60:.1f} min on "
+        + (t["hardware"] if "hardware" in t else "1 thread of a 2-core x86-64 CPU (shared with other jobs, so "
+           "slower than an idle machine)") + " |",
         f"| command | `{command(cfg, name)}` |",
     ]
     rows = results_for(name)
