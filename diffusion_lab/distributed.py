@@ -63,7 +63,7 @@ def make_accelerator(device=None, grad_accum: int = 1):
                          "drop --device (and DIFFUSION_LAB_DEVICE) or launch one process.")
     if asked_type == "cuda" and use_cpu:
         raise ValueError(f"{asked!r} was asked for but no CUDA GPU is available; drop --device to train on CPUs.")
-    if isinstance(asked, str) and ":" in asked:
+    if asked is not None and torch.device(asked).index is not None:
         raise ValueError(f"--device {asked}: under a launcher each process takes its own GPU (cuda:LOCAL_RANK); "
                          "choose the GPUs with CUDA_VISIBLE_DEVICES instead.")
     local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))

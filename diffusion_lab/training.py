@@ -216,7 +216,7 @@ def _need(ok: bool, name: str, cfg: TrainConfig, what: str) -> None:
 
 @dataclass
 class TrainResult:
-    model: torch.nn.Module  # the EMA model, in eval mode: sample from this one
+    model: torch.nn.Module | None  # the EMA model, in eval mode: sample from this one (None but on the main process)
     raw_model: torch.nn.Module
     losses: list[float] = field(default_factory=list)
     step: int = 0
@@ -365,8 +365,8 @@ def train(
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
     per_step = cfg.batch_size * processes * cfg.grad_accum  # the effective batch: every process draws it all
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
-    # the noise: on the CPU from the same stream (as before), on a GPU from the GPU's own generator
-    noise_gen = gen if device.type == "cpu" else torch.Generator(device).manual_seed(cfg.seed + start)
+    # the noise: from the same CPU stream, except on CUDA, where the GPU draws it faster itself
+    noise_gen = torch.Generator(device).manual_seed(cfg.seed + start) if device.type == "cuda" else gen
     t0 = time.perf_counter()
     step = start
     bar = tqdm(total=total, initial=start, desc="train", disable=not (progress and main), leave=False)
