@@ -188,6 +188,11 @@ class TrainConfig:
         res = self.attention_resolutions
         _need(isinstance(res, (tuple, list)) and all(_is_int(r) and r >= 1 for r in res), "attention_resolutions",
               self, "zero or more positive integers (pixels), e.g. (16,)")
+        if self.model == "unet" and res:  # the dataset was checked among the choices above
+            size = DATASETS[self.dataset].size
+            levels = [size // 2**level for level in range(len(mults))]
+            _need(set(res) <= set(levels), "attention_resolutions", self,
+                  f"among this U-Net's levels for {self.dataset} ({', '.join(map(str, levels))} pixels)")
         _need(_is_number(self.dropout) and 0.0 <= self.dropout < 1.0, "dropout", self, "in [0, 1)")
         _need(_is_number(self.p_uncond) and 0.0 <= self.p_uncond < 1.0, "p_uncond", self, "in [0, 1)")
         _need(_is_number(self.ema_decay) and 0.0 <= self.ema_decay < 1.0, "ema_decay", self, "in [0, 1)")
