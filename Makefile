@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint clean-venv
+.PHONY: lab test test-ipywidgets7 site test-browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,34 @@ lab: $(STAMP)
 # Unit tests, then every notebook executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env \
+		-p no:cacheprovider
+
+# The viewer tests again under ipywidgets 7.7.1, the version Colab ships: a venv that sees .venv's
+# packages (site.addsitedir in a .pth file) but holds its own ipywidgets.
+IPYW7 := .venv-ipywidgets7
+test-ipywidgets7: $(STAMP)
+	rm -rf $(IPYW7)
+	$(PYTHON) -m venv $(IPYW7)
+	echo "import site; site.addsitedir('$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")')" \
+		> "$$($(IPYW7)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_diffusion_lab.pth"
+	$(IPYW7)/bin/python -m pip install -q "ipywidgets==7.7.1"
+	DIFFUSION_LAB_FAST=1 $(IPYW7)/bin/python -m pytest tests/test_widgets.py -p no:cacheprovider
+
+# Extras of the website and the browser test, installed on first use.
+WEB_STAMP := $(VENV)/.installed-web
+$(WEB_STAMP): $(STAMP)
+	$(PY) -m pip install -e ".[dev,browser,site]"
+	touch $(WEB_STAMP)
+
+# The course website from the committed notebooks (Jupyter Book 1, offline), checked: build/site/_build/html.
+site: $(WEB_STAMP)
+	$(PY) scripts/build_site.py
+
+# JupyterLab 4 and Notebook 7 in headless Chromium (the system's: apt-get install chromium), then the
+# website. Set DIFFUSION_LAB_KERNEL_PYTHON to run the notebooks on another Python (e.g. $(IPYW7)/bin/python).
+test-browser: $(WEB_STAMP) site
+	DIFFUSION_LAB_BROWSER=1 $(PY) -m pytest tests/browser -p no:cacheprovider -rA
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .forward import eps_from_x0, posterior, predict_x0
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
+from .settings import progress_bar
 
 VARIANCES = ("posterior", "beta")
 SPACINGS = ("leading", "trailing", "linspace")
@@ -158,7 +158,7 @@ def sample(
     was_training = model.training
     model.eval()
     traj_x, traj_x0 = [x.cpu()], []
-    for t, t_prev in tqdm(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
+    for t, t_prev in progress_bar(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
         eps = guided_eps(model, x, torch.full((num,), t, device=device), y, guidance)
         noise = _noise(shape, gen, device)
         if sampler == "ddpm":

@@ -11,6 +11,7 @@ The data the course ships (checkpoints, offline dataset subsets, measured result
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -45,6 +46,19 @@ def pick(*, default, fast, gpu=None):
     if gpu is not None and pick_device().type != "cpu":
         return gpu
     return default
+
+
+def progress_bar(*args, **kwargs):
+    """tqdm's progress bar: its notebook widget in Jupyter, plain text in terminals and in Colab.
+
+    Colab's widget manager has answered tqdm's widget with a prompt to enable third-party widgets
+    (colabtools issue 3023), so there the text bar, which renders everywhere, is the safe choice.
+    """
+    if "google.colab" in sys.modules:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(*args, **kwargs)
 
 
 def pick_device(name: str | torch.device | None = None) -> torch.device:

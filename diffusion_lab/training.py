@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoints import (
     checkpoint_paths,
@@ -42,7 +41,7 @@ from .distributed import accelerate_precision_note, is_main_process, make_accele
 from .forward import PREDICTION_TYPES, q_sample, v_target
 from .models import MODELS, EpsFromV, build_model
 from .schedules import SCHEDULES, make_schedule
-from .settings import autocast_dtype
+from .settings import autocast_dtype, progress_bar
 from .unet import TIME_EMBEDDINGS
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
@@ -374,7 +373,7 @@ def train(
     noise_gen = torch.Generator(device).manual_seed(cfg.seed + start) if device.type == "cuda" else gen
     t0 = time.perf_counter()
     step = start
-    bar = tqdm(total=total, initial=start, desc="train", disable=not (progress and main), leave=False)
+    bar = progress_bar(total=total, initial=start, desc="train", disable=not (progress and main), leave=False)
     model.train()
     while True:
         elapsed = time.perf_counter() - t0

@@ -1,8 +1,17 @@
-"""Interactive viewers built from core ipywidgets, driven by precomputed tensors so that moving
-a slider only picks a frame (instant on a CPU).
+"""Interactive viewers built from core ipywidgets (7.7, the version Colab runs, and 8), driven by
+precomputed tensors so that moving a control only picks a frame (instant on a CPU).
 
-Each viewer also draws a static figure first, so the cell still says something where no widget
-front end runs (GitHub's notebook viewer, nbval, a PDF export).
+One redraw mechanism, `_viewer`: each change draws a matplotlib figure, renders it to PNG bytes and
+puts them into a `widgets.Image`, in place. No Output widget, no pyplot state, no inline backend, so
+it behaves the same in JupyterLab, Notebook 7, VS Code and Colab. Rendered images are cached, so
+going back to a setting is instant.
+
+Where no kernel runs (the course website, GitHub's viewer, a PDF export) a widget cannot move, so
+each viewer also
+- draws a static figure first, which every front end shows;
+- publishes its widget view together with an HTML fallback: front ends with a widget manager show the
+  live widget, the others the fallback. For `frame_scrubber` the fallback is a kernel-free player
+  (matplotlib's `Animation.to_jshtml`: the same frames, played by JavaScript in the page).
 
     frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
@@ -11,30 +20,143 @@ front end runs (GitHub's notebook viewer, nbval, a PDF export).
 
 from __future__ import annotations
 
+import io
+import re
+
 import ipywidgets as W
+import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
+import PIL.Image
 import torch
 from IPython.display import display
+from matplotlib.animation import FuncAnimation
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from .plots import label_only, show_images, show_strip, table_figure
 
+VIEWER_DPI = 80  # the live widget's image
+PLAYER_DPI = 50  # the kernel-free player: every frame is a PNG stored in the notebook, so keep them small
+PLAYER_FRAMES = 12  # at most, evenly spaced over the slider (first and last included)
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"  # the MIME type of a widget view (ipywidgets 7 and 8)
+NO_KERNEL_HTML = ("<p><em>An interactive viewer stands here: it needs a running Python kernel (Jupyter, "
+                  "VS Code or Colab). The figure above shows what it shows.</em></p>")
+# matplotlib's player draws its buttons with Font Awesome icons from a CDN; we stay offline and use
+# plain characters instead (the buttons keep their titles, e.g. "Next frame").
+_PLAYER_ICONS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "|\u25c0\u25c0", "fa fa-step-backward": "|\u25c0",
+                 "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a",
+                 "fa fa-play": "\u25b6", "fa fa-step-forward": "\u25b6|", "fa fa-fast-forward": "\u25b6\u25b6|",
+                 "fa fa-plus": "+"}
 
-def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0):
-    """Wire `controls` to an Output that redraws `draw_into(axes)` whenever one of them changes."""
-    out = W.Output()
 
-    def draw(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)
-            draw_into(axes[0])
-            fig.tight_layout()
-            plt.show()
+def _figure(panels: int, width: float, dpi: int) -> tuple[Figure, list]:
+    """A figure outside pyplot (nothing is shown or kept by the notebook) and its row of axes."""
+    fig = Figure(figsize=(width * panels, width), dpi=dpi)
+    return fig, list(fig.subplots(1, panels, squeeze=False)[0])
+
+
+def _canvas(draw_into, panels: int, width: float, dpi: int):
+    """One figure kept for all redraws; returns (figure, redraw, png): `redraw()` draws it again with
+    `draw_into(axes)`, `png()` renders it to PNG bytes.
+
+    The frame (what is cropped, like Jupyter's inline figures, so that no title is cut) is fitted
+    once, on the first drawing, and kept: every image has the same size, and a redraw costs one render.
+    """
+    fig, axes = _figure(panels, width, dpi)
+    FigureCanvasAgg(fig)
+
+    def redraw():
+        for ax in axes:
+            ax.clear()
+        draw_into(axes)
+        for ax in axes:
+            for im in ax.images:
+                # one image pixel -> a block of screen pixels: sharp digits, and PNGs of noisy images
+                # ~4x smaller than the smoothed default
+                im.set_interpolation("nearest")
+
+    redraw()
+    fig.tight_layout()
+    frame = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.05)
+
+    def png() -> bytes:
+        """8-bit grey PNG when every pixel is grey (a third of RGBA's size), else RGB."""
+        buf = io.BytesIO()
+        Figure.savefig(fig, buf, format="png", dpi=fig.dpi, bbox_inches=frame)
+        img = PIL.Image.open(buf).convert("RGB")
+        rgb = np.asarray(img)
+        if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+            img = img.convert("L")
+        out = io.BytesIO()
+        img.save(out, format="png", optimize=True)
+        return out.getvalue()
+
+    return fig, redraw, png
+
+
+def _player_html(control, values, draw_into, panels: int, width: float) -> str:
+    """A kernel-free animation of `draw_into` with `control` set to each of `values` in turn
+    (matplotlib's `to_jshtml`; at most PLAYER_FRAMES frames, evenly spaced, first and last included).
+    `control` is left as found."""
+    start = control.value
+    n = len(values)
+    picks = sorted({round(i * (n - 1) / max(1, PLAYER_FRAMES - 1)) for i in range(min(n, PLAYER_FRAMES))})
+    control.value = values[picks[0]]
+    fig, redraw, png = _canvas(draw_into, panels, width, PLAYER_DPI)
+    # The player stores each frame as the PNG fig.savefig writes; write ours (cropped, grey) instead.
+    fig.savefig = lambda f, **kwargs: f.write(png())
+
+    def frame(k):
+        control.value = values[picks[k]]
+        redraw()
+        return []
+
+    anim = FuncAnimation(fig, frame, frames=len(picks), interval=400, repeat=False)
+    with matplotlib.rc_context({"animation.frame_format": "png"}):
+        html = anim.to_jshtml(default_mode="once")
+    control.value = start
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    for icon, text in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', text)
+    return html
+
+
+def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=None):
+    """Show `controls` above an image of `draw_into(axes)` (a row of `panels` axes), redrawn whenever
+    one of the controls changes; return the box (a VBox with the CSS class `dl-viewer`).
+
+    player: optional (control, values): where no kernel runs, a player animates the figure over
+        those values of that control. Without it the fallback is a line of text (NO_KERNEL_HTML).
+    """
+    html = _player_html(*player, draw_into, panels, width) if player is not None else NO_KERNEL_HTML
+    _, redraw, png = _canvas(draw_into, panels, width, VIEWER_DPI)
+    cache = {}
+
+    def render() -> bytes:
+        key = tuple(c.value for c in controls)
+        if key not in cache:
+            redraw()
+            cache[key] = png()
+        return cache[key]
+
+    first = render()
+    # At its own pixel width (a stretched image blurs), narrower only when the page is.
+    width = PIL.Image.open(io.BytesIO(first)).size[0]
+    image = W.Image(value=first, format="png", layout=W.Layout(width=f"{width}px", max_width="100%"))
+
+    def update(change=None):
+        image.value = render()
 
     for c in controls:
-        c.observe(draw, names="value")
-    draw()
-    display(W.VBox([W.HBox(controls) if len(controls) > 1 else controls[0], out]))
+        c.observe(update, names="value")
+    box = W.VBox([W.HBox(controls) if len(controls) > 1 else controls[0], image])
+    box.add_class("dl-viewer")
+    # The widget view and its fallback in one output: each front end shows the richest it can render.
+    display({"text/plain": f"interactive viewer ({', '.join(c.description for c in controls)})",
+             "text/html": html,
+             WIDGET_VIEW: {"version_major": 2, "version_minor": 0, "model_id": box.model_id}}, raw=True)
+    return box
 
 
 def frame_scrubber(
@@ -55,6 +177,7 @@ def frame_scrubber(
         each panel and the static figure shows every panel too: `static_images` images of each, one
         row per image, labelled with its panel's name. Without it the static figure shows only
         `frames` (its first 4 images).
+    Where no kernel runs, a player animates the frames instead of the slider.
     Returns the slider (tests and the notebooks can set .value).
     """
     values = list(values)
@@ -89,7 +212,7 @@ def frame_scrubber(
             if name:
                 ax.set_title(name)
 
-    _viewer([slider], draw_into, panels=len(panels))
+    _viewer([slider], draw_into, panels=len(panels), player=(slider, list(range(s))))
     return slider
 
 
