@@ -31,18 +31,48 @@
 # - play with processes, batch and gradient accumulation, and read off the effective batch;
 # - get the exact commands for one GPU, N GPUs and several machines.
 
-# %%
-import os
-import subprocess
+# %% cellView="form"
+# @title Colab only: fetch and install the course (elsewhere this cell does nothing)
+# Keeps Colab's own torch, torchvision and ipywidgets; safe to run again. From diffusion_lab/course/colab.py.
 import sys
 
 if "google.colab" in sys.modules:
-    if not os.path.isdir("diffusion-lab"):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/diffusion-lab/diffusion-lab"],
-                       check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "diffusion-lab"], check=True)
-    os.chdir("diffusion-lab/notebooks")
-    sys.path.insert(0, os.path.abspath(".."))  # the running kernel does not see the fresh install yet
+    import importlib.metadata
+    import importlib.util
+    import os
+    import subprocess
+
+    REPO = "https://github.com/diffusion-lab/diffusion-lab"
+    here = os.getcwd()
+    is_course = lambda d: os.path.isfile(os.path.join(d, "diffusion_lab", "__init__.py"))
+    root = next((d for d in (here, os.path.dirname(here)) if is_course(d)), None)
+    if root:
+        print(f"found the course in {root}")
+    else:
+        root = os.path.abspath("diffusion-lab")
+        if not os.path.exists(root):
+            subprocess.run(["git", "clone", "--depth", "1", "--quiet", REPO, root], check=True)
+            print(f"cloned {REPO} into {root}")
+        elif is_course(root):
+            print(f"found the course in {root}")
+        else:
+            raise RuntimeError(f"{root} exists but is not the course: remove it (!rm -r {root}) and rerun.")
+    spec = importlib.util.find_spec("diffusion_lab")
+    if spec and spec.origin and spec.origin.startswith(root + os.sep):
+        print("diffusion_lab is installed")
+    else:
+        keep = []  # what Colab already has stays as it is: pinned at its installed version
+        for dist in ('torch', 'torchvision', 'numpy', 'matplotlib', 'ipywidgets', 'tqdm', 'safetensors', 'accelerate'):
+            try:
+                keep.append(f"{dist}=={importlib.metadata.version(dist)}")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", root, *keep], check=True)
+        print(f"installed diffusion_lab from {root}, keeping " + ", ".join(keep))
+    if root not in sys.path:
+        sys.path.insert(0, root)  # the running kernel does not see the fresh install yet
+    os.chdir(os.path.join(root, "notebooks"))
+    print(f"working in {os.getcwd()}")
 
 # %%
 import matplotlib.pyplot as plt
