@@ -23,7 +23,7 @@ import numpy as np
 
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
-from .distributed import is_main_process
+from .distributed import is_main_process, world_size
 from .samplers import SPACINGS
 from .settings import pick_device
 from .training import DEFAULT_STEPS, UNET_ONLY, TrainConfig
@@ -223,7 +223,7 @@ def cmd_train(a) -> None:
     tail = r.losses[-100:]
     print(json.dumps({
         "checkpoint": str(r.checkpoint), "steps": r.step, "seconds": round(r.seconds, 1),
-        "images_per_second": round(r.images_per_second, 1),
+        "processes": world_size(), "images_per_second": round(r.images_per_second, 1),
         "final_loss_mean_100": round(sum(tail) / max(1, len(tail)), 5),
     }))
 

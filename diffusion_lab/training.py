@@ -245,6 +245,14 @@ def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int, generator=Non
     return torch.where(drop.to(y.device), torch.full_like(y, null_label), y)
 
 
+def hflip(x0: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Horizontal flips, DDPM's augmentation for CIFAR-10 (Ho et al. 2020, appendix B): the images
+    x0 (B, C, H, W) whose entry in the boolean `flip` (B,) is True come back mirrored left-right (the
+    last axis, W, reversed); the others come back as they are. A mirrored photograph is as likely as
+    the original, so the model learns from twice the images and favours neither side."""
+    return torch.where(flip.to(x0.device)[:, None, None, None], x0.flip(-1), x0)
+
+
 def ema_decay_at(step: int, decay: float) -> float:
     """The EMA decay for the update after `step` steps: min(decay, (1 + step) / (10 + step)).
 
@@ -395,8 +403,8 @@ def train(
         for micro in range(cfg.grad_accum):
             mine = shard(cfg.batch_size, micro, accelerator)
             x0 = images[idx[mine]]
-            if flip is not None:  # horizontal flips (DDPM's CIFAR-10 augmentation)
-                x0 = torch.where(flip[mine, None, None, None], x0.flip(-1), x0)
+            if flip is not None:
+                x0 = hflip(x0, flip[mine])
             with accelerator.accumulate(net):
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     loss = diffusion_loss(net, x0.to(device), t[mine].to(device), noise[mine], schedule,
@@ -485,13 +493,14 @@ def _save(out, cfg, model, ema, opt, data, step, seconds, processes=1) -> Path:
 
 
 def _hardware(device: torch.device, processes: int) -> str:
-    """What trained it, for the model card: "1 process on CPU (2 threads)", "4 processes on NVIDIA H100"."""
+    """What trained it, for the model card: "1 process on CPU (2 threads per process)", "4 processes on NVIDIA H100"."""
     if device.type == "cuda":
         what = torch.cuda.get_device_name(device)
     elif device.type == "mps":
         what = "Apple MPS"
     else:
-        what = f"CPU ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        what = f"CPU ({threads} thread{'s' if threads > 1 else ''} per process)"
     return f"{processes} process{'es' if processes > 1 else ''} on {what}"
 
 

@@ -1,14 +1,16 @@
 """Where does self-attention pay for 32x32 colour images? Measured at small scale on a CPU (issue 12).
 
-    python scripts/cifar_attention.py --subset cifar10_train_0-3999_lossless.npz [--minutes 6]
+    python scripts/cifar_attention.py --subset cifar10_train_0-3999_lossless.npz [--minutes 6 | --steps 150]
 
 Three arms of the CIFAR-10 recipe (TrainConfig(dataset="cifar10")), which differ only in attention:
 at 8x8 only (the middle of the U-Net, the lowest of its levels 32, 16, 8), at 16x16 and 8x8 (DDPM's
-choice), and none. Each trains for the same wall time on one thread on the first images of an npz of
-real CIFAR-10 training images (uint8 `x` (N, 32, 32, 3), `y`), then is scored by its diffusion loss
-(eq. 14, plain, float32) on the last --holdout images, never trained on, at fixed t and noise. At this
-small scale the recipe's batch and learning rate are changed to make progress in minutes (batch 64,
-lr 1e-3, warm-up 50; stated in every row). Rows go to data/results/cifar_attention.json.
+choice), and none. Each trains for the same wall time (--minutes; fair only on a machine to itself) or
+the same number of optimizer steps (--steps; the throughput is then the price of each arm) on one
+thread on the first images of an npz of real CIFAR-10 training images (uint8 `x` (N, 32, 32, 3),
+`y`), then is scored by its diffusion loss (eq. 14, plain, float32) on the last --holdout images,
+never trained on, at fixed t and noise. At this small scale the recipe's batch and learning rate are
+changed to make progress in minutes (batch 64, lr 1e-3, warm-up 50; stated in every row).
+Rows go to data/results/cifar_attention.json.
 """
 
 import argparse
@@ -52,8 +54,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--subset", required=True, help="npz of CIFAR-10 training images (x, y)")
     p.add_argument("--holdout", type=int, default=1000)
-    p.add_argument("--minutes", type=float, default=6.0)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="the same wall time for each arm (default: 6)")
+    budget.add_argument("--steps", type=int, help="the same number of optimizer steps for each arm")
     a = p.parse_args()
+    if a.steps is None and a.minutes is None:
+        a.minutes = 6.0
+    budget_flag = f"--steps {a.steps}" if a.steps is not None else f"--minutes {a.minutes:g}"
     info = dataset_info("cifar10")
     with np.load(a.subset) as f:
         x, y = from_uint8(f["x"]), torch.as_tensor(f["y"].astype(np.int64))
@@ -61,7 +68,7 @@ def main() -> None:
     train_data = ImageData(x[:n], y[:n], info, "train", f"CIFAR-10 train images 0..{n - 1} of {Path(a.subset).name}")
     rows = []
     for name, arm in ARMS.items():
-        cfg = TrainConfig(dataset="cifar10", minutes=a.minutes, **SMALL_SCALE, **arm)
+        cfg = TrainConfig(dataset="cifar10", minutes=a.minutes, steps=a.steps, **SMALL_SCALE, **arm)
         t0 = time.perf_counter()
         r = train(cfg, data=train_data, progress=False)
         schedule = make_schedule(cfg.schedule, cfg.T)
@@ -69,11 +76,12 @@ def main() -> None:
         rows.append({
             "name": name,
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in (arm | SMALL_SCALE).items()},
-            "minutes": a.minutes, "steps": r.step, "images_per_second": round(r.images_per_second, 1),
+            "budget": budget_flag, "steps": r.step, "train_seconds": round(r.seconds, 1),
+            "images_per_second": round(r.images_per_second, 1),
             "held_out_loss": round(loss, 5), "parameters": sum(p.numel() for p in r.model.parameters()),
             "threads": torch.get_num_threads(), "train_images": n, "held_out_images": a.holdout,
             "wall_seconds": round(time.perf_counter() - t0, 1),
-            "command": f"python scripts/cifar_attention.py --subset {Path(a.subset).name} --minutes {a.minutes:g}",
+            "command": f"python scripts/cifar_attention.py --subset {Path(a.subset).name} {budget_flag}",
         })
         print(rows[-1], flush=True)
     save_results("cifar_attention", rows)

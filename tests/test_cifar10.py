@@ -2,12 +2,16 @@
 resolutions, colour training end to end on the shipped images, the offline evaluation, and a missing
 training set that fails with the fix instead of hanging."""
 
+import pickle
+
 import pytest
+import torch
 
 from diffusion_lab import load_checkpoint, load_data
 from diffusion_lab.cli import main, train_command
+from diffusion_lab.data import DataError
 from diffusion_lab.evaluate import evaluate_model, largest_num, real_floor
-from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig, saved_settings, train
+from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig, hflip, saved_settings, train
 from diffusion_lab.unet import Attention, UNet
 
 TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_size=4, warmup=2, checkpoint_every=0)
@@ -26,6 +30,13 @@ def test_the_dataset_chooses_the_defaults_and_a_setting_given_wins():
         "python -m diffusion_lab train --dataset cifar10 --model unet --conditional --steps 5 --seed 0")
     assert "--attention-resolutions none --no-hflip" in train_command(
         vars(TrainConfig(dataset="cifar10", attention_resolutions=(), hflip=False)))
+
+
+def test_hflip_mirrors_left_right_the_images_it_is_told_to():
+    x = torch.arange(2 * 3 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 4)
+    out = hflip(x, torch.tensor([True, False]))
+    assert torch.equal(out[0, 1, 0], torch.tensor([11.0, 10.0, 9.0, 8.0])), "row 0 of channel 1, reversed"
+    assert torch.equal(out[0], x[0, :, :, [3, 2, 1, 0]]) and torch.equal(out[1], x[1])
 
 
 def test_attention_at_the_resolutions_asked_for():
@@ -77,3 +88,27 @@ def test_empty_attention_resolutions_on_the_command_line(tmp_path):
     assert main(["train", "--steps", "1", "--batch-size", "2", "--base-channels", "8", "--channel-mults", "1,2",
                  "--attention-resolutions", "none", "-T", "20", "--data-limit", "8", "--out", str(out)]) == 0
     assert load_checkpoint(out)[2]["training"]["attention_resolutions"] == []
+
+
+class _Payload:
+    """A pickle that runs code when loaded: it would create the file `marker`."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_cifar10_files_other_than_the_official_ones_are_never_unpickled(tmp_path):
+    """CIFAR-10's python files are pickles: torchvision unpickles them only after each file's MD5 matched
+    the official one, so a planted file is refused as damaged and its code never runs."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "code_ran"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (folder / name).write_bytes(pickle.dumps(_Payload(marker)))
+    for split in ("train", "test"):
+        with pytest.raises(DataError, match="are damaged"):
+            load_data("cifar10", split, root=tmp_path, verbose=False)
+    assert not marker.exists(), "a planted pickle ran"
