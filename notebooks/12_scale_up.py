@@ -26,8 +26,9 @@
 #
 # **In this notebook you will**
 # - look at the CIFAR-10 recipe and the model it builds;
+# - write the recipe's augmentation, random horizontal flips (exercise);
 # - see why data parallelism computes exactly the gradient of one big batch, and check it on your CPU;
-# - write the function that gives each process its slice of a batch (exercise);
+# - see which slice of each batch every process takes;
 # - play with processes, batch and gradient accumulation, and read off the effective batch;
 # - get the exact commands for one GPU, N GPUs and several machines.
 
@@ -80,6 +81,7 @@ import torch
 from ipywidgets import IntSlider, interact
 
 import diffusion_lab as dl
+from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images
 from diffusion_lab.data import DATASETS
 from diffusion_lab.distributed import shard
@@ -109,9 +111,38 @@ plt.show()
 # al. 2020 did the same for CIFAR-10): twice the images for free, and a model that does not prefer one
 # side. (Never for digits: a mirrored 3 is not a 3.)
 
+# %% [markdown]
+# ## Exercise: flip half the images
+#
+# `train` draws one coin per image of a step, `flip` (a boolean tensor of shape (B,), True with
+# probability 1/2), and mirrors the images whose coin came up True before noising them. Complete
+# `hflip(x0, flip)`: `x0` holds B images of shape (C, H, W); return a tensor shaped like `x0` in which
+# image i is mirrored left-right where `flip[i]` is True and unchanged where it is False. Then run the
+# check under it.
+
 # %%
-flipped = cifar.images[:10].flip(-1)
-show_images(torch.cat([cifar.images[:10], flipped]), nrow=10, title="top: as shot; bottom: flipped (the recipe's hflip)")
+def hflip(x0, flip):
+    """Images x0 (B, C, H, W), mirrored left-right where flip (B,) is True."""
+    ### BEGIN SOLUTION
+    return torch.where(flip[:, None, None, None], x0.flip(-1), x0)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# <!-- hint: hflip -->
+
+# %%
+hflip = check.hflip(hflip)
+
+# %% [markdown]
+# The first ten shipped test images as the recipe might see them in one step: a coin per image, the
+# mirrored ones marked. (`training.hflip` is the package's version, the one `train` calls.)
+
+# %%
+coins = torch.rand(10, generator=torch.Generator().manual_seed(1)) < 0.5
+mirrored = ", ".join(str(i) for i in coins.nonzero().flatten().tolist())
+show_images(torch.cat([cifar.images[:10], hflip(cifar.images[:10], coins)]), nrow=10,
+            title=f"top: as shot; bottom: after hflip (images {mirrored} mirrored)")
 plt.show()
 
 # %% [markdown]
@@ -178,42 +209,31 @@ assert torch.allclose(whole, halves, atol=1e-6)
 # package's test suite checks it end to end: two real processes talking over gloo on a CPU give the
 # gradients and, after three steps, the weights of one process with twice the batch.
 #
-# ## Exercise: which slice is mine?
+# ## Which slice is whose
 #
-# A step's draws are laid out micro-batch by micro-batch, and within a micro-batch process by
-# process, each piece `batch` items long. Write `my_shard(batch, micro_step, process, processes)`
-# returning the `slice` that process `process` (0-based) uses at micro-batch `micro_step`.
-# The committed notebook has the solution in place; delete it, write your own, and run the check.
+# A step's draws are laid out micro-batch by micro-batch and, within a micro-batch, process by
+# process, each piece `batch` items long (`distributed.shard`). With 2 processes, 2 micro-batches
+# (gradient accumulation) and a per-process batch of 3, the 12 draws of one step go:
 
 # %%
-def my_shard(batch, micro_step, process, processes):
-    # YOUR CODE HERE (solution shown)
-    start = (micro_step * processes + process) * batch
-    return slice(start, start + batch)
-
-
-# %%
-class _Launch:  # stands in for accelerate.Accelerator: the two numbers shard() reads
+class Launch:  # stands in for accelerate.Accelerator: the two numbers shard() reads
     def __init__(self, process_index, num_processes):
         self.process_index, self.num_processes = process_index, num_processes
 
 
-def check_shard(fn):
-    for processes in (1, 2, 4):
-        for process in range(processes):
-            for micro in range(3):
-                want = shard(5, micro, _Launch(process, processes))
-                got = fn(5, micro, process, processes)
-                if got != want:
-                    print(f"❌ not yet: process {process} of {processes}, micro-batch {micro}: got {got}, "
-                          f"want {want}. Hint: count the pieces before yours, then multiply by batch.")
-                    return False
-    print("✅ my_shard: correct. Every item of a step belongs to exactly one process and micro-batch.")
-    return True
+draws = torch.arange(12)  # the indices of the step's 12 images, drawn by every process from the same seed
+for micro in range(2):
+    for process in range(2):
+        print(f"micro-batch {micro}, process {process}: images {draws[shard(3, micro, Launch(process, 2))].tolist()}")
+taken = torch.cat([draws[shard(3, m, Launch(r, 2))] for m in range(2) for r in range(2)])
+assert torch.equal(taken.sort().values, draws), "every draw is used exactly once"
 
-
-assert check_shard(my_shard)
-
+# %% [markdown]
+# Every image of the step is used exactly once, and the gradients of the four pieces add up to the
+# gradient of the whole step (each loss divided by the number of micro-batches, then averaged over
+# the processes). Resumed on 1 process, the run keeps its steps of 12 images as 4 micro-batches of 3,
+# one after the other (`train` works that out from the checkpoint and says so).
+#
 # %% [markdown]
 # ## Play: the effective batch
 #

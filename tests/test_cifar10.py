@@ -14,7 +14,8 @@ from diffusion_lab.evaluate import evaluate_model, largest_num, real_floor
 from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig, hflip, saved_settings, train
 from diffusion_lab.unet import Attention, UNet
 
-TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_size=4, warmup=2, checkpoint_every=0)
+TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_size=4, warmup=2, checkpoint_every=0,
+            amp=False)
 
 
 def test_the_dataset_chooses_the_defaults_and_a_setting_given_wins():
