@@ -15,7 +15,7 @@ from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig, hfli
 from diffusion_lab.unet import Attention, UNet
 
 TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_size=4, warmup=2, checkpoint_every=0,
-            amp=False)
+            amp=False, attention_resolutions=(16,))  # DDPM's attention at 16x16 too: the option, end to end
 
 
 def test_the_dataset_chooses_the_defaults_and_a_setting_given_wins():
@@ -24,13 +24,13 @@ def test_the_dataset_chooses_the_defaults_and_a_setting_given_wins():
         assert getattr(cifar, name) == value, name
     for name, value in DEFAULTS.items():
         assert getattr(mnist, name) == value, name
-    assert cifar.hflip and not mnist.hflip and cifar.attention_resolutions == (16,)
+    assert cifar.hflip and not mnist.hflip and cifar.attention_resolutions == () and cifar.attention
     assert TrainConfig(dataset="cifar10", lr=1e-3, hflip=False).lr == 1e-3
     assert TrainConfig(dataset="cifar10", model="minimal").base_channels == 64, "the minimal U-Net keeps its width"
     assert train_command(vars(TrainConfig(dataset="cifar10", steps=5))) == (
         "python -m diffusion_lab train --dataset cifar10 --model unet --conditional --steps 5 --seed 0")
-    assert "--attention-resolutions none --no-hflip" in train_command(
-        vars(TrainConfig(dataset="cifar10", attention_resolutions=(), hflip=False)))
+    assert "--attention-resolutions 16 --no-hflip" in train_command(
+        vars(TrainConfig(dataset="cifar10", attention_resolutions=(16,), hflip=False)))
 
 
 def test_hflip_mirrors_left_right_the_images_it_is_told_to():
