@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test test-ipywidgets7 site test-browser clean-venv
+.PHONY: lab test editions test-ipywidgets7 site test-browser clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,21 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Unit tests, then every notebook executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
+# Unit tests, then both editions of every chapter executed by nbval in fast mode (DIFFUSION_LAB_FAST=1).
+# JOBS pytest workers (pytest-xdist), one torch thread each: a file's tests (a notebook's cells) stay in
+# one worker. JOBS=1 runs them in this process, with torch's own thread count.
+JOBS ?= 2
 test: $(STAMP)
-	$(PY) -m ruff check diffusion_lab tests scripts notebooks
-	DIFFUSION_LAB_FAST=1 $(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env \
-		-p no:cacheprovider
+	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
+	DIFFUSION_LAB_FAST=1 $(if $(filter 1,$(JOBS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) $(PY) -m pytest tests notebooks \
+		solutions --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider \
+		$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile) --durations=15
+
+# Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
+# the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them
+# (minutes per chapter) to refresh their outputs; CHAPTERS="03 05" limits it to some chapters.
+editions: $(STAMP)
+	$(PY) scripts/editions.py $(CHAPTERS) $(if $(EXECUTE),--execute,)
 
 # The viewer tests again under ipywidgets 7.7.1, the version Colab ships: a venv that sees .venv's
 # packages (site.addsitedir in a .pth file) but holds its own ipywidgets.

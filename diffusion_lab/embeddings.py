@@ -10,9 +10,14 @@ from torch import nn
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer timesteps (Vaswani et al. 2017, sec. 3.5; DDPM appendix B).
+    """Sinusoidal embedding of integer timesteps: f_i = max_period^(-i/half), i = 0..half-1, and
+    [cos(t f_0), ..., cos(t f_{half-1}), sin(t f_0), ..., sin(t f_{half-1})].
 
-    Frequencies fall geometrically from 1 to 1/max_period; output is [cos(t f), sin(t f)].
+    The frequencies are the Transformer's position encoding (Vaswani et al. 2017, sec. 3.5,
+    https://arxiv.org/abs/1706.03762), which DDPM adopted (Ho et al. 2020, appendix B). The layout is
+    guided-diffusion's (Dhariwal & Nichol 2021, github.com/openai/guided-diffusion, `timestep_embedding`;
+    Yu 2025's code copies it): all cosines, then all sines, dividing by half. The Transformer interleaves
+    sin and cos; DDPM's code and diffusers' default put sin first and divide by half - 1.
     """
     if dim % 2:
         raise ValueError(f"embedding dim must be even, got {dim}.")

@@ -11,7 +11,7 @@ import time
 import torch
 
 from .classifier import features_and_predictions, load_classifier
-from .metrics import class_accuracy, class_entropy, frechet_distance, within_class_spread
+from .metrics import class_accuracy, class_entropy, frechet_bootstrap_std, frechet_distance, within_class_spread
 from .samplers import sample
 
 
@@ -32,10 +32,11 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     else:
         classes = int(test_labels.max()) + 1
         per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
-        most = classes * min(len(c) for c in per_class)  # a small reference set (CIFAR-10's) runs out first
-        if num > most:
-            raise ValueError(f"num={num} exceeds the {most} class-balanced real images the floor can use; "
-                             f"use --num <= {most}.")
+        rarest = min(range(classes), key=lambda c: len(per_class[c]))
+        if len(per_class[rarest]) < -(-num // classes):  # a small reference set (CIFAR-10's) runs out first
+            raise ValueError(f"num={num} class-balanced needs {-(-num // classes)} of each class from half the "
+                             f"test set, which has {len(per_class[rarest])} of class {rarest}; use --num <= "
+                             f"{classes * len(per_class[rarest])}.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
     return frechet_distance(test_feats[chosen], test_feats[b_idx]), test_feats[b_idx]
 
@@ -59,7 +60,10 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     labels = None
     if model.num_classes is not None:
         labels = torch.arange(num) % model.num_classes
-    floor, reference = real_floor(test_feats, num, test_labels if labels is not None else None)
+    balance = test_labels if labels is not None else None
+    floor, reference = real_floor(test_feats, num, balance)
+    # The floor's own spread: other disjoint draws of real images at this count.
+    floors = torch.tensor([real_floor(test_feats, num, balance, seed=s)[0] for s in range(1, 21)])
     t0 = time.perf_counter()
     chunks = []
     for i in range(0, num, batch):
@@ -74,7 +78,8 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     result = {
         "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps, "eta": eta,
         "guidance": guidance, "clip_x0": clip_x0,
-        "fd": round(frechet_distance(feats, reference), 3), "fd_real_floor": round(floor, 3),
+        "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_bootstrap_std(feats, reference), 3),
+        "fd_real_floor": round(floor, 3), "fd_real_floor_std": round(float(floors.std()), 3),
         "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),
         "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
     }

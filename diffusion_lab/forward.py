@@ -1,9 +1,11 @@
 """The forward (noising) process q.
 
+Equation numbers are DDPM's (Ho et al. 2020, https://arxiv.org/abs/2006.11239).
 One step, DDPM eq. 2:     q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)
 Closed-form jump, eq. 4:  q(x_t | x_0)     = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I)
 Its inverse (used by every sampler, eq. 15):  x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)
-The "velocity" v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho 2022, sec. 4), an
+The "velocity" v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho 2022, sec. 4,
+https://arxiv.org/abs/2202.00512), an
 alternative training target; eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v turns it back.
 """
 

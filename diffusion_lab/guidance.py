@@ -1,10 +1,10 @@
-"""Classifier-free guidance (Ho & Salimans 2022).
+"""Classifier-free guidance (Ho & Salimans 2022, https://arxiv.org/abs/2207.12598).
 
 One network predicts both eps(x_t, y) (conditional) and eps(x_t, null) (unconditional, learnt by
 dropping labels during training). Sampling extrapolates from the second towards the first:
 
     eps = eps_u + s * (eps_c - eps_u)          (the form diffusers uses: guidance_scale = s)
-        = (1 + w) * eps_c - w * eps_u          (the paper's form, with s = 1 + w)
+        = (1 + w) * eps_c - w * eps_u          (Ho & Salimans' eq. 6, with s = 1 + w)
 
 s = 1 (w = 0) is plain conditional sampling; s = 0 (w = -1) is unconditional; s > 1 sharpens.
 """
@@ -26,6 +26,12 @@ def check_guidance(scale) -> float | None:
     return scale
 
 
+def apply_guidance(eps_c: torch.Tensor, eps_u: torch.Tensor, scale: float) -> torch.Tensor:
+    """Combine the two predictions: eps_u + s * (eps_c - eps_u) (diffusers' form; Ho & Salimans 2022, eq. 6,
+    write it (1 + w) eps_c - w eps_u with w = s - 1)."""
+    return eps_u + scale * (eps_c - eps_u)
+
+
 def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> torch.Tensor:
     """The model's noise prediction, with classifier-free guidance when `guidance` is a number.
 
@@ -42,4 +48,4 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
     y = torch.as_tensor(y, device=x.device).long().expand(b)
     null = torch.full_like(y, model.num_classes)
     eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
-    return eps_u + scale * (eps_c - eps_u)
+    return apply_guidance(eps_c, eps_u, scale)

@@ -16,7 +16,7 @@ def group_norm(channels: int, groups: int) -> nn.GroupNorm:
 
     Each model passes its own count: our U-Net 8 (so a group spans several channels: 4 at 32, as ADM's
     32 groups do at 128; one channel per group would be InstanceNorm, which erases every feature map's
-    mean), the paper's minimal U-Net 32.
+    mean), Yu 2025's minimal U-Net 32.
     """
     return nn.GroupNorm(math.gcd(channels, groups), channels)
 

@@ -1,4 +1,5 @@
-"""The course paper's minimal U-Net, kept faithful so learners can compare it with ours.
+"""The minimal U-Net of Yu 2025, "Understanding Diffusion Models via Code Execution", https://arxiv.org/abs/2512.07201
+(its code: github.com/disanda/GM, DDPM-DDIM-ClassifierFree), kept faithful so learners can compare it with ours.
 
 Two downsamplings (28 -> 14 -> 7), a residual middle block, and two upsamplings back. Skips are
 *added* (not concatenated); the time embedding and the label embedding are added only once, at
@@ -14,7 +15,7 @@ from torch import nn
 from .embeddings import LabelEmbedding, timestep_embedding
 from .layers import check_image_size, check_input, group_norm, register_to_config
 
-GROUPS = 32  # GroupNorm groups, as in the paper's code
+GROUPS = 32  # GroupNorm groups, as in Yu 2025's code
 
 
 class _ConvNormReLU(nn.Module):
@@ -41,7 +42,7 @@ class _ResidualBlock(nn.Module):
 
 
 class MinimalUNet(nn.Module):
-    """eps_theta(x_t, t, y) with the paper's layout. base_channels=128 in the paper."""
+    """eps_theta(x_t, t, y) with Yu 2025's layout (arXiv:2512.07201, sec. 6). base_channels=128 there."""
 
     @register_to_config
     def __init__(

@@ -1,11 +1,12 @@
 """Reverse-process samplers: DDPM (ancestral) and DDIM, one step function each plus a loop.
 
-DDPM step (Ho et al. 2020, eq. 11 written through the predicted x_0, eq. 15 and 6-7):
+DDPM step (Ho et al. 2020, https://arxiv.org/abs/2006.11239, eq. 11 written through the predicted x_0,
+eq. 15 and 6-7):
     x0_hat  = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t)
     mean    = coef_x0 * x0_hat + coef_xt * x_t               (posterior mean, eq. 7)
     x_{t-1} = mean + sigma_t z,  sigma_t^2 = beta_tilde_t ("posterior") or beta_t ("beta")
 
-DDIM step (Song et al. 2021, eq. 12 and 16), from t to an earlier s on a sub-grid:
+DDIM step (Song et al. 2021, https://arxiv.org/abs/2010.02502, eq. 12 and 16), from t to an earlier s on a sub-grid:
     sigma   = eta * sqrt((1 - ab_s) / (1 - ab_t)) * sqrt(1 - ab_t / ab_s)
     x_s     = sqrt(ab_s) x0_hat + sqrt(1 - ab_s - sigma^2) eps + sigma z
 eta = 0 is deterministic; eta = 1 has the DDPM posterior variance for the jump t -> s.

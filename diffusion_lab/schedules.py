@@ -1,10 +1,11 @@
 """Noise schedules: beta_t and every quantity derived from it.
 
-Notation (Ho et al. 2020, "Denoising Diffusion Probabilistic Models"; t is 0-based, 0..T-1):
+Notation (Ho et al. 2020, "Denoising Diffusion Probabilistic Models", https://arxiv.org/abs/2006.11239;
+t is 0-based, 0..T-1, see notebooks/CONVENTIONS.md):
 
     alpha_t     = 1 - beta_t
     alpha_bar_t = prod_{s<=t} alpha_s                      (eq. 4 uses it: q(x_t|x_0))
-    SNR(t)      = alpha_bar_t / (1 - alpha_bar_t)          (Kingma et al. 2021)
+    SNR(t)      = alpha_bar_t / (1 - alpha_bar_t)          (Kingma et al. 2021, https://arxiv.org/abs/2107.00630)
 
 Posterior q(x_{t-1} | x_t, x_0) = N(mean, beta_tilde_t), DDPM eq. 6-7:
 
@@ -33,8 +34,8 @@ def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> to
 
 
 def scaled_linear_betas(T: int) -> torch.Tensor:
-    """The course paper's linear schedule, rescaled so any T ends as noisy as T = 1000:
-    beta from 0.0003 * 1000/T to 0.03 * 1000/T.
+    """Yu 2025's linear schedule (arXiv:2512.07201, sec. 3.1; its code's `linear_beta_schedule`), rescaled
+    so any T ends as noisy as T = 1000: beta from 0.0003 * 1000/T to 0.03 * 1000/T.
 
     Not diffusers' "scaled_linear" (which is linear in sqrt(beta)): see notebooks/CONVENTIONS.md.
     """
@@ -48,9 +49,10 @@ def scaled_linear_betas(T: int) -> torch.Tensor:
 
 
 def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
-    """Nichol & Dhariwal 2021, eq. 17: alpha_bar(t) = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2).
+    """Nichol & Dhariwal 2021, eq. 17 (https://arxiv.org/abs/2102.09672):
+    alpha_bar(t) = f(t)/f(0), f(t) = cos^2(((t/T + s)/(1 + s)) pi/2).
 
-    beta_t = 1 - alpha_bar(t+1)/alpha_bar(t), capped at 0.999 as in the paper (the last step
+    beta_t = 1 - alpha_bar(t+1)/alpha_bar(t), capped at 0.999 as Nichol & Dhariwal do (the last step
     would otherwise be beta = 1, a division by zero when predicting x_0).
     """
     steps = torch.arange(T + 1, dtype=torch.float64) / T
@@ -62,8 +64,13 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
 def sigmoid_betas(
     T: int, beta_start: float = 1e-4, beta_end: float = 0.02, width: float = 6.0
 ) -> torch.Tensor:
-    """beta follows a sigmoid from beta_start to beta_end (Jabri et al. 2022 use sigmoid schedules):
-    slow at both ends, fast in the middle."""
+    """beta follows a sigmoid from beta_start to beta_end: slow at both ends, fast in the middle.
+
+    The sigmoid *in beta* of the DDIM authors' code (Song et al. 2021, github.com/ermongroup/ddim,
+    `get_beta_schedule("sigmoid")`: sigmoid(linspace(-6, 6, T)) scaled to [beta_start, beta_end]).
+    Not Jabri et al. 2022's sigmoid schedule (https://arxiv.org/abs/2212.11972), which shapes
+    alpha_bar itself, in continuous time.
+    """
     x = torch.linspace(-width, width, T, dtype=torch.float64)
     return torch.sigmoid(x) * (beta_end - beta_start) + beta_start
 

@@ -45,7 +45,7 @@ from .settings import autocast_dtype, progress_bar
 from .unet import TIME_EMBEDDINGS
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
-MINIMAL_WIDTH = 64  # the paper uses 128; 64 keeps it trainable on a CPU
+MINIMAL_WIDTH = 64  # Yu 2025 (arXiv:2512.07201) uses 128; 64 keeps it trainable on a CPU
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
 LOSS_WEIGHTINGS = ("simple", "min_snr")
@@ -96,7 +96,7 @@ class TrainConfig:
     """The training recipe. The defaults are the winners of the measured sweep (scripts/recipe_sweep.py)."""
 
     dataset: str = setting("mnist", "the images to learn", choices=tuple(DATASETS))
-    model: str = setting("unet", "the noise predictor: our U-Net, or the paper's minimal one", choices=tuple(MODELS))
+    model: str = setting("unet", "the noise predictor: our U-Net, or Yu 2025's minimal one", choices=tuple(MODELS))
     conditional: bool = setting(True, "class-conditional, with label dropout for classifier-free guidance")
     base_channels: int | None = setting(
         None, "channels at the top level (default: "
@@ -111,7 +111,7 @@ class TrainConfig:
         None, "unet only: self-attention also after every residual block at these resolutions in pixels "
         "('none' for none; DDPM: 16)" + by_dataset("attention_resolutions"), metavar="R,R,...")
     time_embedding: str = setting("every", "unet only: t and y enter every residual block, or only the middle "
-                                  "ones (the paper's choice, for the ablation)", choices=TIME_EMBEDDINGS)
+                                  "ones (Yu 2025's choice, for the ablation)", choices=TIME_EMBEDDINGS)
     dropout: float | None = setting(None, "unet only: dropout in the residual blocks" + by_dataset("dropout"))
     hflip: bool | None = setting(None, "flip each training image left-right with probability 1/2"
                                  + by_dataset("hflip"))

@@ -1,11 +1,12 @@
 """The course's default noise predictor: a small DDPM/ADM-style U-Net.
 
 Differences from the minimal U-Net, each the standard choice of DDPM and ADM (Ho et al. 2020,
-appendix B; Dhariwal & Nichol 2021). Standard, not proven here: chapter 08 measures them, and at a
-short training budget t and y in every block did no better than in the middle blocks only.
+appendix B, https://arxiv.org/abs/2006.11239; Dhariwal & Nichol 2021, https://arxiv.org/abs/2105.05233).
+Standard, not proven here: chapter 08 measures them, and at a short training budget t and y in
+every block did no better than in the middle blocks only.
 - the time (and label) embedding goes into *every* residual block, as a per-channel scale and
   shift after its GroupNorm, so each resolution knows how noisy its input is (time_embedding="middle"
-  keeps only the middle blocks', as the paper does, for the comparison in chapter 08);
+  keeps only the middle blocks', as Yu 2025's minimal U-Net does, for the comparison in chapter 08);
 - skips are concatenated, SiLU activations, GroupNorm before each conv;
 - optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap, and, for larger
   images, after each residual block at the resolutions in `attention_resolutions` (DDPM: 16x16 of CIFAR-10).
@@ -85,7 +86,7 @@ class UNet(nn.Module):
     ):
         super().__init__()
         if time_embedding not in TIME_EMBEDDINGS:
-            raise ValueError(f"time_embedding must be 'every' or 'middle' (the paper's), got {time_embedding!r}.")
+            raise ValueError(f"time_embedding must be 'every' or 'middle' (Yu 2025's wiring), got {time_embedding!r}.")
         channel_mults = tuple(channel_mults)
         self.time_embedding = time_embedding
         check_image_size(image_size, 2 ** (len(channel_mults) - 1), "UNet")

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -92,8 +91,14 @@ if "google.colab" in sys.modules:
 # | **05** | DDPM sampling | the reverse step term by term; $x_t$ and the predicted $x_0$ along $t$ |
 # | **06** | DDIM | the deterministic update, fewer steps, $\eta$, interpolation |
 # | **07** | classifier-free guidance | label dropout, the guidance formula, trading diversity for fidelity |
+# | **08** | evaluation | Fréchet distance beside its real-data floor, class accuracy, diversity: steps, guidance and architectures compared with numbers and error bars |
 #
 # Chapters 01-03 need no training and run in well under a minute. Each chapter runs on its own, in any order.
+#
+# **Exercises.** Every chapter has one: a function to write, a hint folded under it, and a check
+# that says what is right or wrong (and names the mistake when it is a common one). This is the
+# student edition if you opened `notebooks/`; the instructor edition, with the worked answers, is
+# in `solutions/` (how they are made: `notebooks/README.md`).
 #
 # **How to run the course**
 # - *Locally:* `make lab` in the repository root creates a virtual environment, installs
@@ -101,6 +106,33 @@ if "google.colab" in sys.modules:
 # - *On Colab:* click the badge at the top of any chapter; its first cell installs the package.
 # - *Fast mode:* set the environment variable `DIFFUSION_LAB_FAST=1` and the notebooks pick smaller
 #   settings (fewer images, fewer steps). The automated tests use it; the figures get rougher.
+#
+# ## Where the course comes from
+#
+# The course follows two sources, and goes back to the papers they build on for every equation:
+#
+# - **Yu (2025), "Understanding Diffusion Models via Code Execution"**, [arXiv:2512.07201](https://arxiv.org/abs/2512.07201),
+#   with its code: [github.com/disanda/GM, folder DDPM-DDIM-ClassifierFree](https://github.com/disanda/GM/tree/main/DDPM-DDIM-ClassifierFree).
+#   A 300-line implementation of DDPM, DDIM and classifier-free guidance, read line by line. Its
+#   minimal U-Net is `dl.MinimalUNet`; where its code differs from ours, a "paper's code vs ours"
+#   box in the chapter says how, with a number we measured.
+# - **A DDPM tutorial article** the course was planned from (intuition, the maths, a small U-Net,
+#   then guidance, DDIM, faster samplers, latent diffusion). It has no title or address to cite, so
+#   we cite the primary papers it summarises, listed in the last column.
+#
+# | chapter | Yu 2025 (arXiv:2512.07201) | tutorial article | primary papers |
+# |---|---|---|---|
+# | 01 noise schedules | §3.1 (timesteps, $\beta$, $\alpha$, $\bar\alpha$) | §3, §4 step 1 | Ho et al. 2020 §4 ([2006.11239](https://arxiv.org/abs/2006.11239)); Nichol & Dhariwal 2021 §3.2 ([2102.09672](https://arxiv.org/abs/2102.09672)) |
+# | 02 forward noising | §3.2-3.3 (the jump, its code) | §3 | Ho et al. 2020 eq. 2, 4 |
+# | 03 the U-Net | §6 (blocks, time embedding) | §4 step 2 | Ronneberger et al. 2015 ([1505.04597](https://arxiv.org/abs/1505.04597)); Vaswani et al. 2017 §3.5 ([1706.03762](https://arxiv.org/abs/1706.03762)); Dhariwal & Nichol 2021 ([2105.05233](https://arxiv.org/abs/2105.05233)) |
+# | 04 DDPM training | §3.3.2 (loss), §8.1 | §3 (objective), §4 step 3 | Ho et al. 2020 eq. 14, Algorithm 1; Hang et al. 2023 ([2303.09556](https://arxiv.org/abs/2303.09556)) |
+# | 05 DDPM sampling | §4 (posterior, denoising step, loop) | §4 (sampling) | Ho et al. 2020 eq. 6-7, 11, 15, Algorithm 2 |
+# | 06 DDIM | §5, §8.3 | §5 (schedulers) | Song et al. 2021 eq. 12, 16 ([2010.02502](https://arxiv.org/abs/2010.02502)) |
+# | 07 classifier-free guidance | §7, §8.4 | §5 (conditioning) | Ho & Salimans 2022 ([2207.12598](https://arxiv.org/abs/2207.12598)) |
+# | 08 evaluation | §8 (results, as images only) | | Heusel et al. 2017 ([1706.08500](https://arxiv.org/abs/1706.08500)) |
+#
+# Conventions (0-based $t$, $x_0$ always the clean image, $\beta$ a variance, the two ways to write
+# the guidance scale) are in `notebooks/CONVENTIONS.md`, with an index diagram.
 
 # %% [markdown]
 # ## Check your setup
@@ -110,6 +142,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
+from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, show_strip
 
 device = dl.pick_device()
@@ -133,8 +166,8 @@ plt.show()
 # %% [markdown]
 # ## Your first generated digits
 #
-# The course ships a small class-conditional U-Net trained on MNIST (about a million parameters).
-# We ask it for every digit 0-9, one row per digit, using the **DDIM** sampler with a few dozen
+# The course ships a small class-conditional U-Net trained on MNIST (its size and training are
+# printed below). We ask it for every digit 0-9, one row per digit, using the **DDIM** sampler with a few dozen
 # steps and **classifier-free guidance** of strength 3. You will learn what each of those words
 # means in chapters 05-07; for now, just watch it work.
 
@@ -184,41 +217,31 @@ plt.show()
 
 # %%
 def to_model_range(pixels: torch.Tensor) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     return pixels.float() / 127.5 - 1.0
+    ### END SOLUTION
 
 
 # %% [markdown]
-# The check compares your function with the package's loader (`diffusion_lab.data.from_uint8`,
-# the function that produced `data.images` above). Later chapters use `check.<name>(fn)` (from
-# `diffusion_lab.course`) for the same purpose, and `check.solution("<name>")` prints the reference
-# answer if you get stuck.
+# <!-- hint: to_model_range -->
+#
+# The check below runs your function on a few test images and compares it with the package's loader
+# (`diffusion_lab.data.from_uint8`, the function that produced `data.images` above). When the answer
+# is wrong it says where; when it is a mistake learners often make, it names the mistake. Every
+# chapter's exercise works this way: `check.<name>(fn)` returns the function to use from then on,
+# yours once it passes, the package's until then, so the rest of the notebook runs either way.
+# `check.solution("<name>")` prints a worked answer if you want one.
 
 # %%
-from diffusion_lab.data import from_uint8, to_uint8
-
-
-def check_to_model_range(fn) -> bool:
-    pixels = torch.randint(0, 256, (4, 28, 28), dtype=torch.uint8)
-    pixels[0, 0, :2] = torch.tensor([0, 255], dtype=torch.uint8)
-    try:
-        out = fn(pixels[:, None])  # (N, 1, 28, 28), the layout the models use
-        ok = (out.dtype == torch.float32 and torch.allclose(out, from_uint8(pixels), atol=1e-6)
-              and out[0, 0, 0, 0] == -1 and out[0, 0, 0, 1] == 1)
-        hint = "divide by 127.5, then subtract 1 (and convert to float first: uint8 cannot hold -1)."
-    except Exception as err:
-        ok, hint = False, f"{type(err).__name__}: {err}"
-    print("✅ to_model_range: correct." if ok else f"❌ to_model_range: not yet. Hint: {hint}")
-    return ok
-
-
-assert check_to_model_range(to_model_range)
+to_model_range = check.to_model_range(to_model_range)
 
 # %% [markdown]
 # The way back, for saving or showing images, is `diffusion_lab.data.to_uint8`. Model outputs can
 # overshoot $[-1, 1]$ a little, so it clips. A round trip returns exactly the original pixels:
 
 # %%
+from diffusion_lab.data import to_uint8
+
 pixels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8)
 roundtrip = torch.from_numpy(to_uint8(to_model_range(pixels[:, None]))).squeeze(-1)
 assert torch.equal(roundtrip, pixels)

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -24,7 +23,7 @@
 #
 # **In this notebook you will**
 # - define $\beta_t$, $\alpha_t$, $\bar\alpha_t$ and the signal-to-noise ratio, and compute them yourself;
-# - compare four schedules: linear, the course paper's scaled linear, cosine and sigmoid;
+# - compare four schedules: linear, Yu 2025's scaled linear, cosine and sigmoid;
 # - see why the last step must reach (almost) pure noise, and what goes wrong when it does not;
 # - scrub through $t$ and watch one digit dissolve under each schedule.
 
@@ -109,38 +108,47 @@ from diffusion_lab.schedules import schedule_from_betas
 # how much **noise** there is. Their squared ratio is the signal-to-noise ratio,
 # $\mathrm{SNR}(t) = \bar\alpha_t / (1-\bar\alpha_t)$.
 #
-# *Indexing:* in this course $t$ runs $0, 1, \dots, T-1$, as in PyTorch and diffusers. The paper
-# counts $1 \dots T$. The clean image comes "before step 0", so $\bar\alpha_{-1} = 1$. See
-# `notebooks/CONVENTIONS.md`.
+# *Indexing:* in this course $t$ runs $0, 1, \dots, T-1$, as in PyTorch and diffusers; Ho et al.
+# count $1 \dots T$. $x_0$ is the clean image, which comes "before step 0", so $\bar\alpha_{-1} = 1$.
+# `notebooks/CONVENTIONS.md` has a diagram of the indices.
 
 # %% [markdown]
 # ## Exercise: $\bar\alpha_t$ from $\beta_t$
 #
-# Write `alpha_bar(betas)`: given the tensor $(\beta_0, \dots, \beta_{T-1})$, return
-# $(\bar\alpha_0, \dots, \bar\alpha_{T-1})$. One line of PyTorch does it. If you get stuck,
-# `check.solution("alpha_bar")` prints the package's version (it computes $\bar\alpha$ along with
-# every other quantity the course needs).
+# Complete `alpha_bar(betas)`: given the tensor $(\beta_0, \dots, \beta_{T-1})$, return
+# $(\bar\alpha_0, \dots, \bar\alpha_{T-1})$. One line of PyTorch does it. Then run the check
+# under it.
 
 # %%
 def alpha_bar(betas: torch.Tensor) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     return torch.cumprod(1 - betas, dim=0)
+    ### END SOLUTION
 
 
-check.alpha_bar(alpha_bar)
+# %% [markdown]
+# <!-- hint: alpha_bar -->
+
+# %%
+alpha_bar = check.alpha_bar(alpha_bar)
 
 # %% [markdown]
 # ## Four schedules
 #
-# - `linear` (Ho et al. 2020, with $T = 1000$): $\beta_t$ rises linearly from $10^{-4}$ to $0.02$.
-# - `scaled_linear` (the course paper): $\beta_t$ rises linearly from $0.0003 \cdot \frac{1000}{T}$
-#   to $0.03 \cdot \frac{1000}{T}$.
-# - `cosine` (Nichol & Dhariwal 2021, eq. 17): defined through $\bar\alpha$ itself,
+# - `linear` (Ho et al. 2020, [arXiv:2006.11239](https://arxiv.org/abs/2006.11239), with $T = 1000$):
+#   $\beta_t$ rises linearly from $10^{-4}$ to $0.02$.
+# - `scaled_linear` (Yu 2025, [arXiv:2512.07201](https://arxiv.org/abs/2512.07201) §3.1, the paper
+#   this course follows): $\beta_t$ rises linearly from $0.0003 \cdot \frac{1000}{T}$ to $0.03 \cdot \frac{1000}{T}$.
+# - `cosine` (Nichol & Dhariwal 2021, [arXiv:2102.09672](https://arxiv.org/abs/2102.09672), eq. 17):
+#   defined through $\bar\alpha$ itself,
 #   $\bar\alpha_t = f(t+1)/f(0)$ with $f(u) = \cos^2\!\big(\frac{u/T + s}{1 + s}\cdot\frac{\pi}{2}\big)$
 #   and $s = 0.008$; then $\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}$, capped at $0.999$.
-# - `sigmoid` (Jabri et al. 2022): an S-curve from $10^{-4}$ to $0.02$: slow, fast, slow.
+# - `sigmoid`: $\beta_t$ follows an S-curve from $10^{-4}$ to $0.02$ (slow, fast, slow), the
+#   sigmoid of `linspace(-6, 6, T)`. It comes from the DDIM authors' code
+#   ([ermongroup/ddim](https://github.com/ermongroup/ddim), `get_beta_schedule`). Jabri et al. 2022
+#   also call a schedule "sigmoid", but theirs shapes $\bar\alpha$ directly: a different curve.
 #
-# The course paper's `scaled_linear` is **not** diffusers' `scaled_linear`: diffusers' is linear in
+# Yu 2025's `scaled_linear` is **not** diffusers' `scaled_linear`: diffusers' is linear in
 # $\sqrt{\beta}$ (a Stable Diffusion choice). Ours is linear in $\beta$, with the end points
 # multiplied by $1000/T$ so that any $T$ ends as noisy as $T = 1000$. More in `CONVENTIONS.md`.
 #
@@ -213,7 +221,7 @@ plt.show()
 # - `linear, T=100`: Ho's $\beta$ range with only 100 steps, so far less total noise;
 # - `short linear`: $T = 1000$ but $\beta$ stops at $0.002$ instead of $0.02$.
 #
-# and one that gets it right with few steps: the paper's `scaled_linear, T=100`, whose
+# and one that gets it right with few steps: Yu 2025's `scaled_linear, T=100`, whose
 # $1000/T$ factor makes each step ten times larger.
 
 # %%
@@ -247,13 +255,13 @@ plt.show()
 # Lin et al. 2024 show that this small leak matters for large images; some schedules force the
 # last step to exactly zero signal.)
 #
-# The $1000/T$ rescaling is what lets the paper use short schedules. Plotted against the fraction
+# The $1000/T$ rescaling is what lets Yu 2025 use short schedules. Plotted against the fraction
 # of the way through, $t/T$, the scaled linear schedule gives the same $\bar\alpha$ curve for any
 # $T$, while the unscaled linear one runs out of steps before the noise is complete:
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2))
-for name, T_ in [("scaled_linear", 1000), ("scaled_linear", 100), ("scaled_linear", 50),
+for name, T_ in [("scaled_linear", 1000), ("scaled_linear", 300), ("scaled_linear", 100), ("scaled_linear", 50),
                  ("linear", 1000), ("linear", 100)]:
     s = dl.make_schedule(name, T_)
     ax.plot((torch.arange(T_) + 1) / T_, s.alpha_bar, label=f"{name}, T={T_}",
@@ -262,6 +270,30 @@ ax.set_xlabel("t / T")
 ax.set_ylabel(r"$\bar\alpha_t$")
 ax.legend(fontsize=8)
 plt.show()
+
+# %% [markdown]
+# ### Paper's code vs ours: the schedule
+#
+# Yu 2025's code ([disanda/GM](https://github.com/disanda/GM/tree/main/DDPM-DDIM-ClassifierFree),
+# `ddpm.py`) trains MNIST and Fashion-MNIST with **$T = 300$** (its §8.1), using `linear_beta_schedule`:
+# our `scaled_linear` with $T = 300$. The course's shipped models use Ho et al.'s `linear` schedule
+# with $T = 1000$. Side by side, measured on the two schedules:
+
+# %%
+paper, ours = dl.make_schedule("scaled_linear", 300), dl.make_schedule("linear", 1000)
+for name, s in [("Yu 2025's code: scaled_linear, T=300", paper), ("the course: linear, T=1000", ours)]:
+    half = int((s.snr < 1).nonzero()[0])  # the first t where noise outweighs signal
+    print(f"{name:<38} beta {s.betas[0]:.4f} -> {s.betas[-1]:.4f} | signal left at T-1: "
+          f"{s.sqrt_alpha_bar[-1]:.4f} | SNR < 1 from t/T = {half / s.T:.2f} | DDPM sampling: {s.T} network calls")
+
+# %% [markdown]
+# Both end in pure noise (the signal left at $T-1$ is tiny in both). Yu's schedule adds more noise
+# in all: its $\beta$ rise to $0.03 \cdot 1000/T$, as if Ho's schedule ended at $0.03$ instead of
+# $0.02$, so noise outweighs signal a little earlier in the run and even less signal is left at
+# the end. What $T = 300$ buys is speed: DDPM's sampler walks every step, so 300 steps sample in
+# 30% of the time. What it costs: each step is a bigger jump (look at
+# the $\beta$ range), so each denoising step has more to undo. DDIM (chapter 06) makes the
+# difference moot: it visits 20-50 of the $T$ steps whatever $T$ is.
 
 # %% [markdown]
 # ## Scrub through time

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -125,18 +124,24 @@ print("my_q_step matches dl.q_step")
 # %% [markdown]
 # ## Exercise: the jump
 #
-# Write `q_sample(x0, t, alpha_bar, noise)` following eq. 4. Here `x0` and `noise` have shape
+# Complete `q_sample(x0, t, alpha_bar, noise)` following eq. 4. Here `x0` and `noise` have shape
 # $(B, C, H, W)$ and `t` is a tensor of $B$ timesteps, one per image, so you need $\bar\alpha_t$
-# reshaped to $(B, 1, 1, 1)$ to broadcast. `check.solution("q_sample")` shows the package's version.
+# reshaped to $(B, 1, 1, 1)$ to broadcast. `alpha_bar` is the schedule's float64 tensor: return
+# $x_t$ in the dtype of `x0`. Then run the check under it.
 
 # %%
 def q_sample(x0, t, alpha_bar, noise):
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab = alpha_bar[t].reshape(-1, 1, 1, 1).to(x0.dtype)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+    ### END SOLUTION
 
 
-check.q_sample(q_sample)
+# %% [markdown]
+# <!-- hint: q_sample -->
+
+# %%
+q_sample = check.q_sample(q_sample)
 
 # %%
 # Your function and the package agree on a real batch, with a different t for every image.

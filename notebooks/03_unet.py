@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -25,7 +24,7 @@
 # **In this notebook you will**
 # - build the sinusoidal timestep embedding that tells the network how noisy its input is;
 # - take apart a residual block and see where the time enters;
-# - compare the course paper's minimal U-Net with the course's default U-Net: shapes, parameters, speed;
+# - compare the minimal U-Net of Yu 2025 (the paper this course follows) with the course's default U-Net: shapes, parameters, speed;
 # - see why it matters *where* the time and label enter the network;
 # - run the first sanity check of any new model: overfit one small batch.
 
@@ -73,7 +72,6 @@ if "google.colab" in sys.modules:
     print(f"working in {os.getcwd()}")
 
 # %%
-import math
 import time
 from itertools import zip_longest
 
@@ -84,6 +82,7 @@ from torch import nn
 
 import diffusion_lab as dl
 from diffusion_lab.course import check
+from diffusion_lab.course.widgets import frame_scrubber
 from diffusion_lab.layers import group_norm
 from diffusion_lab.unet import GROUPS, ResBlock
 
@@ -106,8 +105,9 @@ torch.manual_seed(0)
 #
 # Feeding the raw number $t \in \{0, \dots, 999\}$ into a network works badly: one input that varies
 # over three orders of magnitude. Instead, $t$ is turned into a vector of sines and cosines at
-# geometrically spaced frequencies, as for token positions in the Transformer (DDPM, appendix B).
-# For an embedding of size $d$ with $h = d/2$:
+# geometrically spaced frequencies: the Transformer's position encoding (Vaswani et al. 2017 §3.5,
+# [arXiv:1706.03762](https://arxiv.org/abs/1706.03762)), which DDPM adopted for timesteps (Ho et al.
+# 2020, appendix B). For an embedding of size $d$ with $h = d/2$:
 #
 # $$f_i = 10000^{-i/h},\quad i = 0, \dots, h-1, \qquad
 # \mathrm{emb}(t) = \big[\cos(t f_0), \dots, \cos(t f_{h-1}),\ \sin(t f_0), \dots, \sin(t f_{h-1})\big].$$
@@ -115,21 +115,32 @@ torch.manual_seed(0)
 # The fast frequencies tell neighbouring timesteps apart; the slow ones say roughly where in
 # $0 \dots T$ we are. A small MLP after it lets the network make whatever features it likes from that.
 #
+# The *layout* varies between code bases, and a checkpoint only works with the one it was trained
+# with. This course (and Yu 2025's code) uses guided-diffusion's: all cosines, then all sines,
+# frequencies divided by $h$ (Dhariwal & Nichol 2021's code,
+# [openai/guided-diffusion](https://github.com/openai/guided-diffusion)). The Transformer paper
+# interleaves sine and cosine; DDPM's own code and diffusers' default put the sines first and divide
+# by $h - 1$.
+#
 # ### Exercise: `timestep_embedding(t, dim)`
 #
 # `t` is a tensor of $B$ integer timesteps; return a $(B, \text{dim})$ float tensor, cosines first.
-# `check.solution("timestep_embedding")` shows the package's version.
 
 # %%
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     half = dim // 2
     freqs = 10000.0 ** (-torch.arange(half, dtype=torch.float32) / half)
     angles = t.float()[:, None] * freqs[None, :]  # (B, half)
     return torch.cat([angles.cos(), angles.sin()], dim=1)
+    ### END SOLUTION
 
 
-check.timestep_embedding(timestep_embedding)
+# %% [markdown]
+# <!-- hint: timestep_embedding -->
+
+# %%
+timestep_embedding = check.timestep_embedding(timestep_embedding)
 
 # %%
 T, dim = 1000, 64
@@ -208,7 +219,7 @@ print(f"MyResBlock matches diffusion_lab.unet.ResBlock: {tuple(x.shape)} -> {tup
 # across to the matching level on the way up. Fine detail survives through the skips; global layout is
 # decided in the middle.
 #
-# | | `dl.MinimalUNet` (course paper) | `dl.UNet` (course default) |
+# | | `dl.MinimalUNet` (Yu 2025, §6) | `dl.UNet` (course default) |
 # |---|---|---|
 # | resolutions | 28 → 14 → 7 → 14 → 28 | 28 → 14 → 7 → 14 → 28 |
 # | blocks | conv + GroupNorm + ReLU; one residual block in the middle | residual blocks (above) at every level |
@@ -216,7 +227,7 @@ print(f"MyResBlock matches diffusion_lab.unet.ResBlock: {tuple(x.shape)} -> {tup
 # | time + label | added **once, at the 7×7 middle** | added **in every residual block** |
 # | attention | none | one self-attention layer at 7×7 |
 #
-# The paper uses `base_channels=128` for the minimal U-Net; we use 64 to keep this notebook quick.
+# Yu 2025 uses `base_channels=128` for the minimal U-Net; we use 64 to keep this notebook quick.
 # The default U-Net is the architecture of the model shipped with the course. Both take `y` labels
 # for classifier-free guidance, with index `num_classes` as the "no label" class.
 
@@ -256,7 +267,7 @@ for name, model in [("MinimalUNet", minimal), ("UNet", unet)]:
     table[name], out = trace_shapes(model, x, t, y)
     assert out.shape == x.shape  # the predicted noise has the image's shape
 
-print(f"{'MinimalUNet (paper)':<42}| UNet (default)")
+print(f"{'MinimalUNet (Yu 2025)':<42}| UNet (default)")
 for a, b in zip_longest(table["MinimalUNet"], table["UNet"], fillvalue=("", "", "")):
     fmt = lambda r: f"{r[0]:<10}{r[1]:<16}{str(r[2]):<16}" if r[0] else ""
     print(f"{fmt(a):<42}| {fmt(b)}")
@@ -286,10 +297,10 @@ def ms_per_batch(model, batch=64, reps=REPS):
 
 for name, model in [("MinimalUNet", minimal), ("UNet", unet)]:
     n_params = dl.count_parameters(model)
-    n_cond = sum(p.numel() for n, p in model.named_parameters()
-                 if n.startswith(("time_", "label_emb")) or ".emb." in n)
-    print(f"{name:<12} {n_params:>9,} parameters ({n_cond:>7,} of them for time/label) | "
-          f"{ms_per_batch(model):6.1f} ms per batch of 64 on the CPU")
+    n_shared = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("time_", "label_emb")))
+    n_blocks = sum(p.numel() for n, p in model.named_parameters() if ".emb." in n)  # one Linear per block
+    print(f"{name:<12} {n_params:>9,} parameters; for time/label: {n_shared:>7,} in the embeddings, "
+          f"{n_blocks:>7,} ({n_blocks / n_params:.0%}) in the blocks | {ms_per_batch(model):6.1f} ms per batch of 64")
 
 # %% [markdown]
 # ## Why it matters where $t$ and $y$ enter
@@ -343,13 +354,84 @@ assert "conv_in" in blind["UNet"] and "mid1" not in blind["UNet"] and "down.0" n
 # resolution can adapt to the noise level directly. Only `conv_in`, which runs before any block, must
 # ignore $t$ (and whatever the downsampling conv after it sees).
 #
+# ### Play: tell the networks a different $t$
+#
+# The bars compare two values of $t$; the viewer below sweeps it. One real digit, noised to
+# $t = 500$, goes into both *trained* networks (the shipped `mnist_cfg` for ours, and
+# `mnist_cfg_minimal`, the minimal U-Net trained for chapter 08's comparison), and the slider sets
+# the $t$ we *tell* them; the input never changes. Each panel shows three feature maps of one layer,
+# ours on the left, the minimal U-Net's on the right, each map on the same brightness scale at every
+# $t$, so what changes on screen changed in the network. The last panel is each network's guess of
+# the clean image, $\hat x_0$ (eq. 15), worked out with the $t$ it was told.
+
+# %%
+minimal_trained, _, _ = dl.load_pretrained("mnist_cfg_minimal")
+told = [0, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 999]
+layers = {"first block (28×28)": ("down.0", "down1"), "middle (7×7)": ("mid2", "middle"),
+          "last block (28×28)": ("up.7", "up3")}
+linear = dl.make_schedule("linear", T)
+src = dl.load_data("mnist", "train", limit=8, verbose=False)
+x_in = dl.q_sample(src.images[:1], 500, linear, torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(5)))
+y_in = src.labels[:1]
+
+
+def activations(model, names, x, y, t_values):
+    """{layer name: (len(t_values), channels, H, W)} and x0_hat (len(t_values), 1, 28, 28) for one input."""
+    modules = dict(top_layers(model))
+    acts = {n: [] for n in names}
+    hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: acts[n].append(o[0])) for n in names]
+    x0 = []
+    with torch.no_grad():
+        for tv in t_values:
+            eps = model(x, torch.tensor([tv]), y)
+            x0.append(dl.predict_x0(x, eps, tv, linear)[0])
+    for h in hooks:
+        h.remove()
+    return {n: torch.stack(a) for n, a in acts.items()}, torch.stack(x0)
+
+
+def as_frames(maps, channels=3):
+    """(S, C, h, w) -> (S, channels, 1, 28, 28): the busiest channels, each scaled to [-1, 1] over all S."""
+    pick = maps.std(dim=(2, 3)).mean(0).argsort(descending=True)[:channels]
+    m = maps[:, pick]
+    centre = m.mean(dim=(0, 2, 3), keepdim=True)
+    m = (m - centre) / ((m - centre).abs().amax(dim=(0, 2, 3), keepdim=True) + 1e-8)
+    return torch.nn.functional.interpolate(m, size=28, mode="nearest")[:, :, None]
+
+
+ours_acts, ours_x0 = activations(trained_unet, [a for a, _ in layers.values()], x_in, y_in, told)
+min_acts, min_x0 = activations(minimal_trained, [b for _, b in layers.values()], x_in, y_in, told)
+panels = []
+for ours_name, min_name in layers.values():
+    a, b = as_frames(ours_acts[ours_name]), as_frames(min_acts[min_name])
+    panels.append(torch.stack([a, b], dim=2).flatten(1, 2))  # interleaved: ours, minimal, ours, ...
+panels.append(torch.stack([ours_x0, min_x0], dim=1))
+for name, frames in zip(layers, panels):
+    ours_change = (frames[:, 0::2] - frames[:1, 0::2]).abs().max().item()  # even images: ours
+    minimal_change = (frames[:, 1::2] - frames[:1, 1::2]).abs().max().item()  # odd images: minimal
+    print(f"{name:<20} largest change over t (on a scale of 0 to 2): ours {ours_change:.2f}, "
+          f"minimal {minimal_change:.2f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+slider = frame_scrubber(panels[0], told, description="t told", nrow=2, extra=panels[1:],
+                        panel_titles=[*layers, "guess of x_0"], static_images=2,
+                        title="same input (noised to t = 500), different t told; rows: ours, then minimal")
+
+# %% [markdown]
+# Slide from 0 to 999. The minimal U-Net's first block and middle stay frozen: they cannot see
+# $t$ (printed above: no change at all), and only its last block moves. Every panel of ours moves.
+# And both guesses of $x_0$ are best near the true $t = 500$: told a small $t$, a network takes the
+# noise for ink and leaves it in; told a large one, it removes too much. The network *needs* to be
+# told how noisy its input is.
+#
 # Why the network needs that: at small $t$ the noise to predict is fine, pixel-level speckle, and the
 # right move is to leave the digit alone; at large $t$ the prediction is mostly "the input itself, minus
 # a guess at a blurry digit". The high-resolution layers do very different work in these two cases. The
 # same goes for the label $y$: classifier-free guidance (chapter 07) relies on the conditional and
 # unconditional predictions being different, and in the minimal U-Net they can differ only through the
-# 7×7 bottleneck. Injecting the embedding everywhere costs about a tenth of the parameters: one small
-# `Linear` per block (the "for time/label" counts above).
+# 7×7 bottleneck. Injecting the embedding everywhere costs one small `Linear` per block: the
+# "in the blocks" share printed above (the minimal U-Net has none; it adds the embeddings once).
 #
 # **A pitfall worth knowing (this course hit it).** An earlier version of our U-Net added the embedding as a
 # plain per-channel bias *before* `norm2`, with 32 GroupNorm groups on 32 channels. Blocks like `down.0`
@@ -424,7 +506,7 @@ plt.show()
 # - Replace the target `eps` by `x0` in the loss. Does the check notice? What does that tell you about
 #   what this test can and cannot catch?
 # - Build `dl.UNet(..., attention=False)` or `channel_mults=(1, 2)` and rerun the shape table.
-# - `dl.UNet(..., time_embedding="middle")` gives the default U-Net the paper's wiring (only the middle
+# - `dl.UNet(..., time_embedding="middle")` gives the default U-Net Yu 2025's wiring (only the middle
 #   blocks see $t$ and $y$). Rerun the "which layers know $t$" figure with it.
 # - Draw the embedding figure with `dl.embeddings.timestep_embedding(ts, dim, max_period=100.0)`:
 #   what happens to the similarity picture?

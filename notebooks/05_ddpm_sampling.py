@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -174,13 +173,12 @@ plt.show()
 # $\hat x_0$ to $[-1, 1]$ before stage 2 (why: below). Schedule tensors are indexed by $t$:
 # `schedule.alpha_bar[t]`, `schedule.alpha_bar_prev[t]`, `schedule.alphas[t]`, `schedule.betas[t]`.
 #
-# Delete the solution, write your own, run the check. Stuck? `check.solution("ddpm_step")` prints the
-# package's version.
+# Complete it, then run the check under it.
 
 # %%
 def my_ddpm_step(x_t, eps, t, schedule, noise, clip=False):
     """x_t -> x_{t-1}: predicted x_0 (eq. 15), posterior mean (eq. 7), plus sqrt(beta_tilde_t) noise."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab_t, ab_prev = float(schedule.alpha_bar[t]), float(schedule.alpha_bar_prev[t])
     alpha_t, beta_t = float(schedule.alphas[t]), float(schedule.betas[t])
     x0_hat = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
@@ -190,10 +188,18 @@ def my_ddpm_step(x_t, eps, t, schedule, noise, clip=False):
     if t == 0:
         return mean
     return mean + ((1 - ab_prev) / (1 - ab_t) * beta_t) ** 0.5 * noise
+    ### END SOLUTION
 
 
-assert check.ddpm_step(my_ddpm_step)
+# %% [markdown]
+# <!-- hint: ddpm_step -->
+
+# %%
+my_ddpm_step = check.ddpm_step(my_ddpm_step)
+
+# %%
 assert torch.allclose(my_ddpm_step(x_t, eps, t, sched, z), pkg_prev, atol=1e-5)
+print(f"the step at t = {t} matches samplers.ddpm_step")
 
 # %% [markdown]
 # ## A whole run
@@ -207,7 +213,7 @@ n = dl.pick(default=8, fast=2, gpu=16)
 labels = torch.arange(n) % 10
 start = time.perf_counter()
 x_out, traj = samplers.sample(model, sched, y=labels, sampler="ddpm", clip_x0=False, seed=0,
-                              return_trajectory=True)
+                              return_trajectory=True, progress=False)
 seconds = time.perf_counter() - start
 print(f"{len(traj['t'])} steps for {n} images: {seconds:.1f} s ({len(traj['t']) / seconds:.0f} steps/s)")
 show_images(x_out, nrow=8, size=min(8, n), title="DDPM, 1000 steps, labels " + ", ".join(map(str, labels.tolist())))
@@ -230,7 +236,8 @@ with torch.no_grad():
         eps_ = model(x, torch.full((n,), t_, device=device), labels.to(device))
         x = my_ddpm_step(x, eps_, t_, sched, torch.randn(shape, generator=gen).to(device))
 assert torch.allclose(x.cpu(), traj["x_t"][K], atol=1e-4)
-print(f"after {K} steps (now at t = {sched.T - 1 - K}): identical to the package's trajectory")
+print(f"after {K} steps with {check.whose(my_ddpm_step)} step (now at t = {sched.T - 1 - K}): "
+      "identical to the package's trajectory")
 
 # %% [markdown]
 # ## Watch it: the trajectory viewer
@@ -253,12 +260,35 @@ slider = frame_scrubber(frames_xt, t_values, description="t", nrow=4, extra=[fra
 # %% [markdown]
 # Things to notice while scrubbing:
 #
-# - For the first hundred or so steps $\hat x_0$ is a rough, noisy blob: the model can only guess
-#   where the ink will be.
-# - Between roughly $t = 850$ and $t = 550$, $\hat x_0$ turns into one particular digit and sharpens,
-#   while $x_t$ still looks like pure noise: the *shape* is decided early, invisibly.
-# - $x_t$ becomes readable only in the last 300 or so steps, when most of the noise has gone; those
-#   steps remove noise and add fine detail, but no longer change which digit it is.
+# - At first $\hat x_0$ is a rough, noisy blob: the model can only guess where the ink will be.
+# - Then $\hat x_0$ turns into one particular digit and sharpens, while $x_t$ still looks like pure
+#   noise: the *shape* is decided early, invisibly.
+# - $x_t$ becomes readable only near the end, when most of the noise has gone; those steps remove
+#   noise and add fine detail, but no longer change which digit it is.
+#
+# When exactly is the digit decided? Ask the course's MNIST classifier (chapter 08) to read every kept
+# $\hat x_0$, and find, for each image, the step from which on it always reads the final digit:
+
+# %%
+from diffusion_lab.classifier import features_and_predictions, load_classifier
+
+clf = load_classifier("mnist")[0]
+
+
+def settled_at(frames):
+    """For each image: the first kept t from which the classifier always reads the final digit."""
+    _, reads, _ = features_and_predictions(clf, frames.flatten(0, 1).clamp(-1, 1))
+    reads = reads.view(len(keep), n)  # (kept steps, images)
+    out = []
+    for i in range(n):
+        wrong = (reads[:, i] != reads[-1, i]).nonzero()
+        out.append(t_values[0 if len(wrong) == 0 else min(int(wrong.max()) + 1, len(keep) - 1)])
+    return out
+
+
+for i, (t_x0, t_xt) in enumerate(zip(settled_at(frames_x0), settled_at(frames_xt))):
+    print(f"image {i} (label {labels[i].item()}): the classifier reads its final digit in x0_hat from t = {t_x0} on, "
+          f"in x_t itself only from t = {t_xt} on")
 #
 # ## Two choices: the variance, and clipping
 #
@@ -301,9 +331,9 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Early in the run (left) $\hat x_0$ is far out of range, with pixels at 10 or more; it comes back to
-# about $[-1, 1]$ only in the second half (the tiny overshoot that remains is the background sitting a
-# hair below $-1$).
+# Early in the run (left) $\hat x_0$ is far out of range (the right panel's scale says how far);
+# it comes back to about $[-1, 1]$ only later in the run (a tiny overshoot that remains is the
+# background sitting a hair below $-1$).
 # `clip_x0=True` clamps it to $[-1, 1]$ before the posterior mean, as the DDPM authors' code (and
 # diffusers' `clip_sample`) does; the package leaves it off unless asked.
 #
@@ -315,7 +345,7 @@ runs = {"beta_tilde, no clipping": x_out}
 for name, kw in [("beta, no clipping", dict(variance="beta", clip_x0=False)),
                  ("beta_tilde, clipping", dict(clip_x0=True))]:
     start = time.perf_counter()
-    runs[name] = samplers.sample(model, sched, y=labels, sampler="ddpm", seed=0, **kw)
+    runs[name] = samplers.sample(model, sched, y=labels, sampler="ddpm", seed=0, progress=False, **kw)
     print(f"{name}: {time.perf_counter() - start:.1f} s")
 
 # %%
@@ -327,11 +357,11 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Same starting noise, same noise at every step, and the three runs land close together. The variance
-# choice changes details at most: it only differs in the last steps, after the digit is decided. For
-# this well-trained model clipping changes little too: by the time the raw $\hat x_0$ is back in range,
-# the early overshoot has done no harm. Clipping earns its place with *less* trained
-# models: an early error in the overall brightness of $\hat x_0$ is carried all the way down the chain,
+# Same starting noise, same noise at every step: compare the printed mean changes. The variance
+# choice can only change details: the two variances differ only in the last steps, after the digit is
+# decided. Clipping matters in proportion to how far out of range $\hat x_0$ strays, and how late;
+# for a well-trained model it is back in range long before the end. Clipping earns its place with
+# *less* trained models: an early error in the overall brightness of $\hat x_0$ is carried all the way down the chain,
 # and an undertrained model's unclipped run can end in all-black or all-white images. Try
 # `clip_x0=False` on your model from chapter 04 (`dl.load_checkpoint("runs/04_my_mnist")`).
 

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -81,9 +80,11 @@ import torch
 
 import diffusion_lab as dl
 from diffusion_lab import samplers
+from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, table_figure
 from diffusion_lab.course.widgets import sampler_controls
+from diffusion_lab.results import load_results
 
 torch.manual_seed(0)
 device = dl.pick_device()
@@ -100,7 +101,7 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}")
 # guess $\hat x_0$ and the noise estimate $\epsilon_\theta$, an image at any earlier time $s < t$
 # "should" look like the forward process applied to $\hat x_0$ with that very noise:
 # $\sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\epsilon_\theta$. DDIM's update (Song et al. 2021,
-# eq. 12, written in this course's $\bar\alpha$ notation, where the paper writes $\alpha$) is exactly
+# eq. 12, written in this course's $\bar\alpha$ notation, where Song et al. write $\alpha$) is exactly
 # that, with an optional share $\sigma_t^2$ of the noise replaced by fresh noise:
 #
 # $$x_s = \sqrt{\bar\alpha_s}\,\underbrace{\frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)}
@@ -174,27 +175,35 @@ plt.show()
 #
 # Write `my_ddim_step(x_t, eps, t, t_prev, schedule)` for $\eta = 0$: eq. 12 without the noise term.
 # `t_prev = -1` means "jump to the clean image"; there $\bar\alpha_{-1} = 1$ (no noise left).
-# Delete the solution and write your own; `check.solution("ddim_step")` prints the package's.
+# Complete it, then run the check under it.
 
 # %%
 def my_ddim_step(x_t, eps, t, t_prev, schedule):
     """Deterministic DDIM (eq. 12, eta = 0): x_{t_prev} = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps."""
-    # YOUR CODE HERE (solution shown)
+    ### BEGIN SOLUTION
     ab_t = float(schedule.alpha_bar[t])
     ab_prev = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     x0_hat = (x_t - (1 - ab_t) ** 0.5 * eps) / ab_t**0.5
     return ab_prev**0.5 * x0_hat + (1 - ab_prev) ** 0.5 * eps
+    ### END SOLUTION
 
 
-assert check.ddim_step(my_ddim_step)
+# %% [markdown]
+# <!-- hint: ddim_step -->
+
+# %%
+my_ddim_step = check.ddim_step(my_ddim_step)
+
+# %%
 pkg_x, _ = samplers.ddim_step(x_t, eps, 600, 550, sched, eta=0.0)
 assert torch.allclose(my_ddim_step(x_t, eps, 600, 550, sched), pkg_x, atol=1e-5)
+print("the step from t = 600 to 550 matches samplers.ddim_step")
 
 # %% [markdown]
 # ### Your sampler, in six lines
 #
 # Pure noise, then `my_ddim_step` along the sub-grid. With $\eta = 0$ nothing random happens after the
-# start, so if we draw $x_T$ the way `samplers.sample` does (from a generator seeded with `seed`), the
+# start, so if we draw the starting noise $x_{T-1}$ the way `samplers.sample` does (from a generator seeded with `seed`), the
 # two must give the same images:
 
 # %%
@@ -217,8 +226,56 @@ show_images(mine, nrow=10, title="your DDIM sampler: 20 steps, eta = 0 (one imag
 plt.show()
 
 # %% [markdown]
-# Twenty network calls instead of a thousand, and the digits are as good as chapter 05's.
+# Twenty network calls instead of a thousand. Are the digits as good as DDPM's? Not quite, and by
+# how much is a measurement, not an impression: chapter 08 sampled 500 images each way from this
+# model and graded them (`python scripts/evaluate_all.py steps`; FD ± its bootstrap spread, lower is
+# better; the floor is real digits against real digits):
+
+# %%
+steps_rows = load_results("steps")  # data/results/steps.json
+for r in steps_rows:
+    if (r["sampler"], r["steps"]) in (("ddim", 20), ("ddim", 50), ("ddpm", 1000)):
+        spread = f" ± {r['fd_std']:.1f}" if "fd_std" in r else ""
+        print(f"{r['sampler']} {r['steps']:4d} steps: FD {r['fd']:6.1f}{spread} (floor {r['fd_real_floor']:.1f}), "
+              f"class accuracy {r['class_accuracy']:.1%}, {r['sample_seconds']:.0f} s for {r['num']} images")
+
+# %% [markdown]
+# Compare the FDs with their spreads: a gap smaller than about twice the spread is not a measured
+# difference. Whatever the gap, DDIM buys it back many times over in time (the last column).
 #
+# ### Paper's code vs ours: the DDIM grid and clipping
+#
+# Yu 2025's `ddim_sample` ([disanda/GM](https://github.com/disanda/GM/tree/main/DDPM-DDIM-ClassifierFree),
+# `ddpm.py`) is eq. 12 with $\eta = 0$ too, but three lines differ from ours:
+#
+# 1. its grid is `range(0, T, T // steps) + 1`: shifted by one, it visits 951, 901, ..., 1 where
+#    "leading" visits 950, 900, ..., 0;
+# 2. its list of previous timesteps starts at 0, so the last step lands on $\bar\alpha_0$ (one
+#    step's noise left in) instead of the clean image, $\bar\alpha = 1$ (the `ends_on_alpha_bar_0`
+#    mistake the check above knows);
+# 3. it clips $\hat x_0$ to $[-1, 1]$ but keeps the raw $\epsilon_\theta$ in the "direction" term,
+#    so the pair no longer describes $x_t$: `clip_x0=True` in our sampler steps with the noise that
+#    the clipped $\hat x_0$ implies instead (diffusers' `use_clipped_model_output`).
+#
+# Which of them matters? `python scripts/paper_vs_ours.py` sampled 500 guided digits ($s = 3$, 20
+# steps) from the shipped model with each variant, from the same starting noise, and graded them:
+
+# %%
+paper = load_results("paper_ddim")  # data/results/paper_ddim.json
+print(f"{paper['num']} samples each, DDIM {paper['steps']} steps, s = {paper['guidance']:g}; `{paper['command']}`")
+for arm in paper["arms"]:
+    print(f"{arm['class_accuracy']:7.1%} recognised, FD {arm['fd']:7.1f} ± {arm['fd_std']:5.1f}  {arm['arm']}")
+
+# %% [markdown]
+# Compare the rows that differ in one thing. The first two differ only in the grid (offset and final
+# step); the second and third only in the noise used beside a clipped $\hat x_0$; the last row does
+# not clip at all. Keeping the raw noise beside a clipped guess is the change that decides the
+# outcome: early in sampling, $\hat x_0$ is far out of range (chapter 05), clipping moves it a long
+# way, and the raw $\epsilon_\theta$ then no longer matches it, so every step pushes $x_t$ off the
+# path the model was trained on. (The README's recipe section measured the same effect on a model
+# trained for 10 minutes.)
+
+# %% [markdown]
 # ## Play: steps and $\eta$
 #
 # Below, the same labels and the same seed for every setting, precomputed over a grid of step counts
@@ -246,10 +303,10 @@ steps_slider, eta_slider = sampler_controls(results, steps_grid, eta_grid, nrow=
 
 # %% [markdown]
 # - Down the $\eta = 0$ column the images *stay the same digits*: more steps only refine the strokes.
-# - With $\eta > 0$ fresh noise enters at every step, so the image no longer depends on $x_T$ alone:
+# - With $\eta > 0$ fresh noise enters at every step, so the image no longer depends on $x_{T-1}$ alone:
 #   the same start ends as a differently shaped digit, and it changes again with the step count
 #   (each count draws different noise). The larger $\eta$, the more it wanders.
-# - Even 5 steps give recognisable digits on this easy dataset; strokes get cleaner up to 20-50.
+# - How few steps still give digits you can read? Chapter 08's steps sweep grades 5 to 100 steps.
 #
 # ## Speed against steps
 #
@@ -280,12 +337,12 @@ plt.show()
 # %% [markdown]
 # ## Same noise, same image
 #
-# With $\eta = 0$ the sampler is a fixed map from the starting noise $x_T$ to an image. Different step
+# With $\eta = 0$ the sampler is a fixed map from the starting noise $x_{T-1}$ to an image. Different step
 # counts approximate the same map more or less finely, so they land on (nearly) the same image:
 
 # %%
 table_figure({(s, 0): speed_images[s] for s in speed_steps}, speed_steps, [0], "steps", "", per_cell=10,
-             cell_size=0.6, title="eta = 0, the same x_T in every row (one image per class)")
+             cell_size=0.6, title="eta = 0, the same starting noise in every row (one image per class)")
 plt.show()
 
 reference = speed_images[speed_steps[-1]]
@@ -295,7 +352,7 @@ print("mean |pixel difference| from the", speed_steps[-1], "step images:",
 
 # %% [markdown]
 # The differences shrink as the step count grows: the coarse runs are approximations of the same
-# trajectory. This is what makes DDIM useful for editing: the noise $x_T$ acts like a *code* for the
+# trajectory. This is what makes DDIM useful for editing: the noise $x_{T-1}$ acts like a *code* for the
 # image (and DDIM can even be run backwards to find the code of a real image, "DDIM inversion").
 #
 # ## Walking between two images
@@ -304,7 +361,7 @@ print("mean |pixel difference| from the", speed_steps[-1], "step images:",
 # a class, and decode points between them. The obvious path, the straight line
 # $(1-\lambda) z_0 + \lambda z_1$, has a flaw: halfway, its length is only about $0.71$ of a typical
 # noise vector's (two independent Gaussians partly cancel), so the sampler starts from a "quieter"
-# $x_T$ than any it was built for. Spherical interpolation (slerp), which the DDIM paper uses for this
+# $x_{T-1}$ than any it was built for. Spherical interpolation (slerp), which the DDIM paper uses for this
 # experiment, walks along the arc instead and keeps the length:
 #
 # $$\text{slerp}(z_0, z_1; \lambda) = \frac{\sin((1-\lambda)\theta)}{\sin\theta}\,z_0
@@ -336,23 +393,38 @@ plt.show()
 
 # %%
 digit = 2
-walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, steps=dl.pick(default=50, fast=20),
-                                   seed=0, progress=False)
-        for name, x in paths.items()}
-table_figure(walk, list(paths), [0], "path", "", per_cell=len(lams), cell_size=0.8,
+rows = {"slerp, s = 1": (paths["slerp"], None), "straight line, s = 1": (paths["straight line"], None),
+        "slerp, guidance s = 3": (paths["slerp"], 3.0)}
+walk = {(name, 0): samplers.sample(model, sched, y=torch.full((len(lams),), digit), x_T=x, guidance=s,
+                                   steps=dl.pick(default=50, fast=20), seed=0, progress=False)
+        for name, (x, s) in rows.items()}
+table_figure(walk, list(rows), [0], "path", "", per_cell=len(lams), cell_size=0.8,
              title=f"class {classes[digit]}: decoding noises between z0 (left) and z1 (right)")
 plt.show()
-mid = len(lams) // 2
-print(f"halfway images, mean |pixel difference| between the two paths: "
-      f"{(walk[('slerp', 0)][mid] - walk[('straight line', 0)][mid]).abs().mean().item():.3f}")
+
+clf = load_classifier("mnist")[0]
+for name in rows:
+    _, pred, conf = features_and_predictions(clf, walk[(name, 0)].clamp(-1, 1))
+    print(f"{name:<22} frames read as a {classes[digit]}: {int((pred == digit).sum())} of {len(lams)}; "
+          f"classifier confidence per frame: {' '.join(f'{c:.2f}' for c in conf.tolist())}")
 
 # %% [markdown]
-# Along the arc every image is a digit of the class, morphing from one to the other with all the
-# quirks of real handwriting on the way. Along the straight line the middle images are *simpler*:
-# clean, generic twos with the personality of neither end. A quieter $x_T$ acts like a lower sampling
-# temperature, pulling the sample toward the most typical digit (on large image models the same
-# effect shows as flat, washed-out images). To explore what lies *between* two samples, stay on the
-# sphere: slerp.
+# Read the figure with the printed confidences (the course's digit classifier's probability for its
+# answer, frame by frame). Three things happen:
+#
+# - **Slerp keeps the noise typical**, so every frame is a sample the model could have drawn. But a
+#   typical noise halfway between two codes can sit between two of the model's "basins": without
+#   guidance the sampler then lands on a blend of the two shapes, a scribble that is neither end,
+#   and the classifier's confidence drops there. That is the model's honest answer for that noise.
+# - **The straight line's middle frames look cleaner for the wrong reason**: their noise is quieter
+#   than any real start (the plot above), and a quieter start acts like a lower sampling temperature,
+#   pulling the sample towards the most typical digit. They show a different distribution, not what
+#   lies between the two samples (on large image models the same effect shows as flat, washed-out
+#   images).
+# - **Guidance fixes the slerp walk**: with $s = 3$ each step pushes towards the class (chapter 07),
+#   so the in-between codes decode to clear digits too and the walk morphs from one to the other.
+#
+# So: interpolate on the sphere (slerp), and add some guidance if the middle frames fall between modes.
 
 # %% [markdown]
 # ## What to try next

@@ -1,7 +1,6 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -81,6 +80,7 @@ import torch
 from ipywidgets import IntSlider, interact
 
 import diffusion_lab as dl
+from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images
 from diffusion_lab.data import DATASETS
 from diffusion_lab.distributed import shard
@@ -117,7 +117,7 @@ plt.show()
 # probability 1/2), and mirrors the images whose coin came up True before noising them. Complete
 # `hflip(x0, flip)`: `x0` holds B images of shape (C, H, W); return a tensor shaped like `x0` in which
 # image i is mirrored left-right where `flip[i]` is True and unchanged where it is False. Then run the
-# check under it. (The committed notebook has a worked answer in place: delete it and write your own.)
+# check under it.
 
 # %%
 def hflip(x0, flip):
@@ -127,20 +127,11 @@ def hflip(x0, flip):
     ### END SOLUTION
 
 
+# %% [markdown]
+# <!-- hint: hflip -->
+
 # %%
-def check_hflip(fn):
-    """Compare fn with the package's training.hflip on images with a known coin per image."""
-    x0, coins = torch.randn(4, 3, 6, 6, generator=torch.Generator().manual_seed(12)), torch.tensor([1, 0, 0, 1]) > 0
-    got, want = fn(x0, coins), dl.training.hflip(x0, coins)
-    if got.shape == want.shape and torch.equal(got, want):
-        print("✅ hflip: correct.")
-        return fn
-    print("❌ not yet: image i must be x0[i].flip(-1) (the last axis is the width) where flip[i], x0[i] where not. "
-          "Hint: torch.where(flip[:, None, None, None], x0.flip(-1), x0). The cells below use training.hflip.")
-    return dl.training.hflip
-
-
-hflip = check_hflip(hflip)
+hflip = check.hflip(hflip)
 
 # %% [markdown]
 # The first ten shipped test images as the recipe might see them in one step: a coin per image, the

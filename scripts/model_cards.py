@@ -22,8 +22,8 @@ PURPOSE = {
     "mnist_uncond": "MNIST, unconditional DDPM.",
     "mnist_cfg_unet": "Architecture comparison arm (chapter 08): our U-Net, t and y in every block.",
     "mnist_cfg_unet_middle": "Architecture comparison arm (chapter 08): our U-Net with t and y only in the "
-    "middle blocks, as the paper does.",
-    "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): the paper's minimal U-Net.",
+    "middle blocks, as Yu 2025's minimal U-Net does.",
+    "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): Yu 2025's minimal U-Net (arXiv:2512.07201).",
     "cifar10_cfg": "CIFAR-10, class-conditional with label dropout (CFG), the CIFAR-10 recipe (chapter 12).",
 }
 
@@ -39,7 +39,8 @@ def command(cfg: dict, name: str) -> str:
 def results_for(name: str) -> list[dict]:
     rows = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        rows += [r for r in load_results(path.stem) if r.get("checkpoint") == name]
+        rows += [r for r in load_results(path.stem) if isinstance(r, dict) and r.get("checkpoint") == name]
+        # (some parts hold one dict, not rows: loss_per_t, paper_ddim)
     return rows
 
 
@@ -73,36 +74,45 @@ def card(name: str, cfg: dict) -> str:
             what = f"{r['sampler']} {r['steps']} steps"
             what += f", s = {r['guidance']:g}" if r["guidance"] is not None else ""
             acc = f"{r['class_accuracy']:.1%}" if "class_accuracy" in r else "-"
-            lines.append(f"| {what}, {r['num']} samples | {r['fd']:.2f} ({r['fd_real_floor']:.2f}) | {acc} | "
+            lines.append(f"| {what}, {r['num']} samples | {fd_cell(r)} | {acc} | "
                          f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | `{r['command']}` |")
     return "\n".join(lines) + "\n"
+
+
+def fd_cell(r: dict) -> str:
+    """FD (floor), each with its bootstrap standard deviation when the row has one."""
+    if "fd_std" not in r:
+        return f"{r['fd']:.2f} ({r['fd_real_floor']:.2f})"
+    return f"{r['fd']:.1f} ± {r['fd_std']:.1f} ({r['fd_real_floor']:.1f} ± {r['fd_real_floor_std']:.1f})"
 
 
 def results_section() -> str:
     """The README's results tables: one row per evaluation, each with its command."""
     out = ["Measured by `python scripts/evaluate_all.py` on the shipped checkpoints (2-core CPU, one thread;",
            "FD = Fréchet distance in the evaluation classifier's features, floor = real test images against real",
-           "test images at the same sample count; accuracy = the classifier agrees with the requested class).", ""]
+           "test images at the same sample count; ± one standard deviation: of FD over bootstrap resamples of",
+           "the samples, of the floor over other draws of real images; accuracy = the classifier agrees with the",
+           "requested class).", ""]
     tables = [
         ("checkpoints", "Shipped models, DDIM 20 steps", ["checkpoint", "guidance"]),
-        ("steps", "Quality against sampling steps (mnist_cfg, s = 1, 100 samples)", ["sampler", "steps"]),
-        ("guidance", "Guidance scale: adherence against diversity (mnist_cfg, DDIM 20, 300 samples)", ["guidance"]),
-        ("architecture", "Same short training budget (600 steps; 1000 for the cheaper minimal U-Net): "
-         "the paper's minimal U-Net against ours (DDIM 20, s = 3, 300 samples)",
+        ("steps", "Quality against sampling steps (mnist_cfg, s = 1, {num} samples)", ["sampler", "steps"]),
+        ("guidance", "Guidance scale: adherence against diversity (mnist_cfg, DDIM 20, {num} samples)", ["guidance"]),
+        ("architecture", "Same short training budget in steps (600; 1000 for the cheaper minimal U-Net): "
+         "Yu 2025's minimal U-Net against ours (DDIM 20, s = 3, {num} samples)",
          ["arm", "training_steps"]),
     ]
     for part, title, keys in tables:
         rows = load_results(part)
         if not rows:
             continue
-        out += [f"**{title}**", "",
+        out += [f"**{title.format(num=rows[0]['num'])}**", "",
                 "| " + " | ".join(keys) + " | FD (floor) | accuracy | class entropy | within-class spread "
                 "| sampling time | command |",
                 "|" + "---|" * (len(keys) + 6)]
         for r in rows:
             cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys]
             acc = f"{r['class_accuracy']:.1%}" if "class_accuracy" in r else "-"
-            out.append("| " + " | ".join(cells) + f" | {r['fd']:.2f} ({r['fd_real_floor']:.2f}) | {acc} | "
+            out.append("| " + " | ".join(cells) + f" | {fd_cell(r)} | {acc} | "
                        f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | {r['sample_seconds']:.0f} s "
                        f"| `{r['command']}` |")
         out.append("")

@@ -15,7 +15,7 @@ from diffusion_lab.results import load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "quality_vs_minutes.png"
-LABEL = {"unet": "our U-Net", "minimal": "the paper's minimal U-Net"}
+LABEL = {"unet": "our U-Net", "minimal": "Yu 2025's minimal U-Net"}
 
 
 def minutes_table(rows: list[dict]) -> list[str]:

@@ -17,17 +17,19 @@ import pytest
 from diffusion_lab import settings
 from diffusion_lab.course import colab
 
-NOTEBOOKS = sorted((colab.ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted([*(colab.ROOT / "notebooks").glob("*.ipynb"), *(colab.ROOT / "solutions").glob("*.ipynb")])
 
 
-@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("ipynb", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_notebook_carries_the_install_cell_and_badge(ipynb):
+    """Both editions: the student one's badge opens notebooks/, the instructor one's solutions/."""
     nb = jupytext.read(ipynb)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    fix = "run `python -m diffusion_lab.course.colab` (it stamps every notebook and its .py)"
+    fix = "run `python -m diffusion_lab.course.colab` (it stamps every chapter's source), then `make editions`"
     assert code[0].source == colab.install_cell().rstrip("\n"), f"the first code cell is not the install cell: {fix}"
     assert sum(colab.MARKER in c.source for c in code) == 1, "one install cell per notebook"
-    assert colab.badge(ipynb.name) in nb.cells[0].source, f"Colab badge missing or stale: {fix}"
+    want = colab.badge(ipynb.name, folder=ipynb.parent.name)
+    assert want in nb.cells[0].source, f"Colab badge missing or stale: {fix}"
     assert not code[0].get("outputs"), "outside Colab the install cell must print nothing"
 
 

@@ -46,3 +46,17 @@ def test_real_floor_is_class_balanced_and_shrinks_with_more_samples():
     assert len(ref) == 1000 and large < small
     with pytest.raises(ValueError, match="exceeds half the test set"):
         real_floor(feats, 1001)
+    rare = labels.clone()
+    rare[rare == 3] = torch.where(torch.arange(int((rare == 3).sum())) < 40, 3, 0)  # class 3: 40 images left
+    with pytest.raises(ValueError, match="of class 3"):
+        real_floor(feats, 400, rare)  # 100 of each class wanted from about 20 in half the set
+
+
+def test_frechet_bootstrap_std_shrinks_with_more_samples():
+    from diffusion_lab.metrics import frechet_bootstrap_std
+
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(2000, 8, generator=g)
+    small = frechet_bootstrap_std(torch.randn(50, 8, generator=g) + 0.3, reference, rounds=30)
+    large = frechet_bootstrap_std(torch.randn(1000, 8, generator=g) + 0.3, reference, rounds=30)
+    assert 0 < large < small

@@ -1,117 +1,212 @@
-"""Exercise checks for the notebooks: `check.q_sample(my_q_sample)` says right or wrong, with a
-hint, by comparing the learner's function with the package's own on random inputs.
-`check.solution("q_sample")` prints the package's implementation: the worked solution.
+"""Exercise checks that name the mistake.
+
+    q_sample = check.q_sample(q_sample)
+
+runs the learner's function on the exercise's inputs (course/exercises.py, the exercise x mistake
+table) and prints one verdict:
+
+    ✅ correct                 the cells below use the learner's function;
+    ⏳ not done yet + the hint  the function still raises NotImplementedError (the student edition's stub);
+    ❌ a known mistake          which one, why it is wrong, and where the course explains it;
+    ❌ not yet                  the first wrong value (where, expected, got) and the hint;
+    ❌ an error                 shape and dtype errors explained in the exercise's terms.
+
+It returns the function the next cells should use: the learner's when it is correct, otherwise the
+package's reference (with the same signature), so Run All always works, and says which.
+`check.solution("q_sample")` shows a worked answer on purpose; `check.diagnose` returns the verdict
+without printing (the tests use it).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from .. import embeddings, forward, guidance, samplers, schedules
+from .exercises import EXERCISES, Case, Exercise, Mistake
 
-_REFERENCE = {
-    "alpha_bar": schedules.schedule_from_betas,
-    "q_sample": forward.q_sample,
-    "timestep_embedding": embeddings.timestep_embedding,
-    "ddpm_step": samplers.ddpm_step,
-    "ddim_step": samplers.ddim_step,
-    "guided_eps": guidance.guided_eps,
-}
+CHAPTERS = Path(__file__).resolve().parents[2] / "notebooks"  # present in a clone of the repository
 
 
-def _report(name: str, ok: bool, hint: str) -> bool:
-    print(f"✅ {name}: correct." if ok else f"❌ {name}: not yet. Hint: {hint}")
-    return ok
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    status: str  # "correct", "not_done", "mistake", "wrong" (an unknown wrong answer) or "error"
+    message: str
+    mistake: str | None = None  # the key of the recognised mistake
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "correct"
 
 
-def _close(a, b, tol=1e-5) -> bool:
-    a = torch.as_tensor(a)
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=tol, rtol=tol)
+def where(place: tuple[str, str]) -> str:
+    """("02", "Two ways to get x_t") -> 'chapter 02, section "Two ways to get x_t"'."""
+    chapter, section = place
+    doc = "notebooks/CONVENTIONS.md" if chapter == "CONVENTIONS" else f"chapter {chapter}"
+    return f'{doc}, section "{section}"'
 
 
-def _try(name, fn, *args):
-    try:
-        return fn(*args), None
-    except Exception as err:  # the learner's code may fail in any way: report, don't crash
-        return None, f"{type(err).__name__}: {err}"
+def _as_tensor(out):
+    return out if torch.is_tensor(out) else torch.as_tensor(out, dtype=torch.float64)
 
 
-def alpha_bar(fn) -> bool:
-    """fn(betas: (T,) tensor) -> alpha_bar (T,): the cumulative product of 1 - beta."""
-    betas = schedules.linear_betas(50)
-    out, err = _try("alpha_bar", fn, betas)
-    ok = err is None and _close(out, schedules.schedule_from_betas(betas).alpha_bar)
-    return _report("alpha_bar", ok, err or "alpha_bar_t = prod_{s<=t} (1 - beta_s): torch.cumprod.")
+def _same(a, b, ex: Exercise) -> bool:
+    if not all(torch.is_tensor(v) or isinstance(v, (int, float)) for v in (a, b)):
+        return False
+    a, b = _as_tensor(a), _as_tensor(b)
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=ex.rtol, atol=ex.atol)
 
 
-def q_sample(fn) -> bool:
-    """fn(x0, t, alpha_bar, noise) -> x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) noise (t: (B,) long)."""
-    sched = schedules.make_schedule("linear", 100)
-    g = torch.Generator().manual_seed(0)
-    x0, noise = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)
-    t = torch.tensor([0, 10, 50, 99])
-    out, err = _try("q_sample", fn, x0, t, sched.alpha_bar.float(), noise)
-    ok = err is None and _close(out, forward.q_sample(x0, t, sched, noise), 1e-4)
-    hint = err or ("index alpha_bar with t, reshape to (B, 1, 1, 1) so it broadcasts, and take "
-                   "square roots: sqrt(ab) for the signal, sqrt(1 - ab) for the noise.")
-    return _report("q_sample", ok, hint)
+def _call(fn, case: Case):
+    with torch.no_grad():
+        return fn(*case.args, **case.kwargs)
 
 
-def timestep_embedding(fn) -> bool:
-    """fn(t: (B,) long, dim) -> (B, dim): [cos(t f_i), sin(t f_i)], f_i = 10000^(-i/(dim/2))."""
-    t = torch.tensor([0, 1, 7, 500, 999])
-    out, err = _try("timestep_embedding", fn, t, 32)
-    ok = err is None and _close(out, embeddings.timestep_embedding(t, 32), 1e-4)
-    hint = err or "freqs = exp(-log(10000) * arange(half) / half); concatenate cos first, then sin."
-    return _report("timestep_embedding", ok, hint)
+def _shape_problem(out, expected, ex: Exercise) -> str | None:
+    """A wrong type, shape or dtype, said in the exercise's terms (None when they are right)."""
+    if out is None:
+        return "your function returned None: it needs a `return` statement."
+    if isinstance(out, tuple):
+        return f"your function returned a tuple of {len(out)} values; return only {ex.returns}."
+    if not (torch.is_tensor(out) or isinstance(out, (int, float))):
+        return f"your function returned a {type(out).__name__}; it should return {ex.returns}."
+    got = tuple(_as_tensor(out).shape)
+    want = tuple(expected.shape)
+    if got != want:
+        if not want and _as_tensor(out).numel() > 1:
+            return f"your function returned shape {got}, expected one number: {ex.shape_help}"
+        return f"your function returned shape {got}, expected {want}. {ex.shape_help}".strip()
+    if ex.dtype is not None and torch.is_tensor(out) and out.dtype != ex.dtype:
+        why = {torch.uint8: "uint8 holds whole numbers 0..255 only, so it cannot hold -1 or 0.5",
+               torch.float64: "schedules are float64 (exact), so mixing them in promotes the result; "
+                              "cast with .float() or .to(x0.dtype)"}.get(out.dtype, "")
+        return f"your function returned {out.dtype}, expected {ex.dtype}" + (f": {why}." if why else ".")
+    return None
 
 
-def ddpm_step(fn) -> bool:
-    """fn(x_t, eps, t: int, schedule, noise) -> x_{t-1} (posterior variance, no clipping)."""
-    sched = schedules.make_schedule("linear", 100)
-    g = torch.Generator().manual_seed(1)
-    x, eps, z = (torch.randn(3, 1, 8, 8, generator=g) for _ in range(3))
-    ok, err = True, None
-    for t in (99, 40, 1, 0):
-        out, err = _try("ddpm_step", fn, x, eps, t, sched, z)
-        ref, _ = samplers.ddpm_step(x, eps, t, sched, noise=z)
-        ok = ok and err is None and _close(out, ref, 1e-4)
-    hint = err or ("x0_hat = (x_t - sqrt(1-ab_t) eps)/sqrt(ab_t); mean = coef_x0 x0_hat + coef_xt "
-                   "x_t; add sqrt(beta_tilde_t) * noise only when t > 0.")
-    return _report("ddpm_step", ok, hint)
+def _explain_error(err: Exception, ex: Exercise) -> str:
+    text = str(err).split("\n")[0]
+    if isinstance(err, RuntimeError) and ("size of tensor" in text or "shape" in text):
+        return f"the shapes do not fit ({text}). {ex.shape_help}".strip()
+    if isinstance(err, RuntimeError) and ("dtype" in text or "scalar type" in text):
+        return (f"float32 and float64 were mixed ({text}). Schedules are float64: cast with .float() "
+                f"or .to(x0.dtype).")
+    if isinstance(err, TypeError) and "argument" in text:
+        return f"{text}. The exercise calls {ex.signature}."
+    return f"your function raised {type(err).__name__}: {text}"
 
 
-def ddim_step(fn) -> bool:
-    """fn(x_t, eps, t: int, t_prev: int, schedule) -> x_{t_prev}, deterministic (eta = 0)."""
-    sched = schedules.make_schedule("linear", 100)
-    g = torch.Generator().manual_seed(2)
-    x, eps = torch.randn(3, 1, 8, 8, generator=g), torch.randn(3, 1, 8, 8, generator=g)
-    ok, err = True, None
-    for t, s in ((99, 89), (50, 40), (9, -1)):
-        out, err = _try("ddim_step", fn, x, eps, t, s, sched)
-        ref, _ = samplers.ddim_step(x, eps, t, s, sched, eta=0.0)
-        ok = ok and err is None and _close(out, ref, 1e-4)
-    hint = err or ("x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps, with ab_prev = 1 when "
-                   "t_prev = -1 (the final step lands on x_0).")
-    return _report("ddim_step", ok, hint)
+def _first_difference(case: Case, out, expected) -> str:
+    out, expected = _as_tensor(out).double(), _as_tensor(expected).double()
+    if not expected.shape:
+        return f"for {case.label}: expected {expected.item():.6g}, got {out.item():.6g}"
+    bad = ~torch.isclose(out, expected, rtol=1e-4, atol=1e-5)
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    place = case.locate(index) if case.locate else f"{case.label}, element {index}"
+    return f"first wrong value at {place}: expected {expected[index].item():.6g}, got {out[index].item():.6g}"
 
 
-def guided_eps(fn) -> bool:
-    """fn(eps_cond, eps_uncond, scale) -> the classifier-free guided noise (diffusers' form)."""
-    g = torch.Generator().manual_seed(3)
-    c, u = torch.randn(2, 1, 4, 4, generator=g), torch.randn(2, 1, 4, 4, generator=g)
-    ok, err = True, None
-    for s in (0.0, 1.0, 3.0):
-        out, err = _try("guided_eps", fn, c, u, s)
-        ok = ok and err is None and _close(out, u + s * (c - u))
-    hint = err or "eps = eps_u + s * (eps_c - eps_u): s = 1 gives eps_c, s = 0 gives eps_u."
-    return _report("guided_eps", ok, hint)
+def diagnose(name: str, fn) -> Verdict:
+    """Run fn on the exercise's cases and say what it got right or wrong (without printing)."""
+    ex = _exercise(name)
+    cases = ex.cases()
+    outs = []
+    for case in cases:
+        try:
+            outs.append(_call(fn, case))
+        except NotImplementedError:
+            return Verdict(name, "not_done", f"not done yet. Hint: {ex.hint}")
+        except Exception as err:  # the learner's code may fail in any way: explain, don't crash
+            return Verdict(name, "error", f"{_explain_error(err, ex)} Hint: {ex.hint}")
+    expected = [_call(ex.reference, case) for case in cases]
+    problems = [_shape_problem(o, e, ex) for o, e in zip(outs, expected)]
+    if not any(problems) and all(_same(o, e, ex) for o, e in zip(outs, expected)):
+        return Verdict(name, "correct", "correct.")
+    for m in ex.mistakes:
+        if all(_same(o, _call(m.fn, case), ex) for o, case in zip(outs, cases)):
+            return Verdict(name, "mistake", _mistake_message(m), m.key)
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return Verdict(name, "wrong", f"{problem} Hint: {ex.hint}")
+    case, out, exp = next((c, o, e) for c, o, e in zip(cases, outs, expected) if not _same(o, e, ex))
+    return Verdict(name, "wrong", f"not yet: {_first_difference(case, out, exp)}. Hint: {ex.hint}")
+
+
+def _mistake_message(m: Mistake) -> str:
+    return f"a known mistake: {m.what}. Why it is wrong: {m.why}. More in {where(m.where)}."
+
+
+def _exercise(name: str) -> Exercise:
+    if name not in EXERCISES:
+        raise ValueError(f"no exercise {name!r}; the exercises are: {', '.join(EXERCISES)}.")
+    return EXERCISES[name]
+
+
+def report(name: str, fn):
+    """Print the verdict on fn; return fn if it is correct, else the package's reference (same signature)."""
+    verdict = diagnose(name, fn)
+    mark = {"correct": "✅", "not_done": "⏳"}.get(verdict.status, "❌")
+    print(f"{mark} {name}: {verdict.message}")
+    if verdict.ok:
+        return fn
+    ex = EXERCISES[name]
+    print(f"   Until yours passes, the cells below use the package's version ({ex.package}).")
+    return ex.reference
+
+
+def _checker(name: str):
+    ex = EXERCISES[name]
+
+    def check(fn):
+        return report(name, fn)
+
+    check.__name__ = check.__qualname__ = name
+    check.__doc__ = (f"Check {ex.signature} (chapter {ex.chapter[:2]}); returns the function to use next: "
+                     f"yours if it is correct, else the package's.")
+    return check
+
+
+for _name in EXERCISES:  # check.alpha_bar, check.q_sample, ...: one checker per exercise in the table
+    globals()[_name] = _checker(_name)
+
+
+def whose(fn) -> str:
+    """"the package's" when fn is the reference a check handed back, else "your": for cells that say
+    which version they ran."""
+    return "the package's" if any(fn is ex.reference for ex in EXERCISES.values()) else "your"
+
+
+def hint(name: str) -> str:
+    """The exercise's hint (the student edition shows it in a collapsible block under the exercise)."""
+    return _exercise(name).hint
 
 
 def solution(name: str) -> None:
-    """Print the package's implementation of an exercise: the worked solution."""
-    if name not in _REFERENCE:
-        raise ValueError(f"no exercise {name!r}; choose one of {', '.join(_REFERENCE)}.")
-    print(inspect.getsource(_REFERENCE[name]))
+    """Print a worked answer: the exercise cell of the chapter's instructor edition when the course's
+    notebooks are here (a clone of the repository), and where the package implements it."""
+    ex = _exercise(name)
+    source = CHAPTERS / f"{ex.chapter}.py"
+    answer = extract_solution(source.read_text(), ex.function) if source.exists() else None
+    if answer:
+        print(f"# A worked answer (chapter {ex.chapter[:2]}, the instructor edition):\n{answer}")
+    module, _, attr = ex.package.partition(" ")[0].rpartition(".")
+    obj = getattr(__import__(module, fromlist=[attr]), attr)
+    print(f"# The package implements it in {ex.package}:")
+    if not answer:
+        print(inspect.getsource(obj))
+
+
+SOLUTION_BLOCK = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n(?P<body>.*?)^[ \t]*### END SOLUTION\n?",
+                            re.MULTILINE | re.DOTALL)
+
+
+def extract_solution(source: str, function: str) -> str | None:
+    """The definition of `function` in a chapter's jupytext source, solution markers removed."""
+    match = re.search(rf"^def {re.escape(function)}\(.*?(?=^# %%|\Z)", source, re.MULTILINE | re.DOTALL)
+    if not match:
+        return None
+    return SOLUTION_BLOCK.sub(lambda m: m.group("body"), match.group(0)).rstrip() + "\n"

@@ -10,9 +10,10 @@ course and installs it. The cell
 - prints what it did.
 
 The repository's address lives once, in pyproject.toml ([project.urls] Repository). `stamp` writes the
-current cell and badge into a notebook (the editions script and `python -m diffusion_lab.course.colab`
-call it); tests/test_colab.py checks every notebook carries them and runs the cell twice against a fake
-`google.colab` module and a local clone.
+current cell and badge into a notebook: `python -m diffusion_lab.course.colab` into every chapter's
+source (notebooks/NN_name.py), scripts/editions.py into both editions (each badge opens its own
+edition). tests/test_colab.py checks every notebook carries them and runs the cell twice against a
+fake `google.colab` module and a local clone.
 """
 
 from __future__ import annotations
@@ -145,17 +146,17 @@ def stamp(nb, notebook: str, root: Path = ROOT, folder: str = "notebooks") -> bo
 
 
 def main(argv=None) -> int:
-    """Stamp every notebook in a folder (default notebooks/; both files of each jupytext pair), one
-    line per change: `python -m diffusion_lab.course.colab [FOLDER]`."""
+    """Stamp every chapter's source, notebooks/NN_name.py, one line per change: `python -m
+    diffusion_lab.course.colab`. Then `make editions` writes both editions from the sources, each with
+    a badge that opens that edition (scripts/editions.py calls `stamp` again with its folder)."""
     import jupytext
 
     folder = Path(argv[0]) if argv else ROOT / "notebooks"
-    for ipynb in sorted(folder.glob("*.ipynb")):
-        nb = jupytext.read(ipynb)
-        if stamp(nb, ipynb.name, folder=folder.resolve().name):
-            jupytext.write(nb, ipynb)
-            jupytext.write(nb, ipynb.with_suffix(".py"), fmt="py:percent")
-            print(f"stamped {ipynb.name} and its .py")
+    for source in sorted(folder.glob("[0-9][0-9]_*.py")):
+        nb = jupytext.read(source, fmt="py:percent")
+        if stamp(nb, source.with_suffix(".ipynb").name, root=ROOT):
+            jupytext.write(nb, source, fmt="py:percent")
+            print(f"stamped {source.name}: now run `make editions`")
     return 0
 
 

@@ -64,8 +64,8 @@ def plot_schedules(schedules: dict, quantities=("betas", "alpha_bar", "log_snr")
     return fig
 
 
-def plot_losses(losses, ax=None, smooth: int = 50, title="training loss"):
-    """Raw loss per step (faint) and its running mean."""
+def plot_losses(losses, ax=None, smooth: int = 50, title="training loss", ylabel="MSE(eps, eps_hat)"):
+    """Raw loss per step (faint) and its running mean. ylabel: say what the loss is (e.g. weighted)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
     losses = torch.as_tensor(losses, dtype=torch.float32)
@@ -75,7 +75,7 @@ def plot_losses(losses, ax=None, smooth: int = 50, title="training loss"):
         mean = torch.conv1d(losses[None, None], kernel[None, None]).flatten()
         ax.plot(range(smooth - 1, len(losses)), mean.numpy(), label=f"mean of {smooth}")
     ax.set_xlabel("step")
-    ax.set_ylabel("MSE(eps, eps_hat)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     return ax

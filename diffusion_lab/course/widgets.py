@@ -16,6 +16,7 @@ each viewer also
     frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
+    plot_picker        one control per setting over a plot drawn from precomputed numbers (curves, histograms)
 """
 
 from __future__ import annotations
@@ -283,3 +284,37 @@ def guidance_viewer(
 
     _viewer([dropdown, slider], draw_into, width=5.0)
     return dropdown, slider
+
+
+def plot_picker(options: dict, draw, static=None, title=None, width: float = 5.0):
+    """A control per setting, and a plot redrawn by `draw(ax, **choice)` whenever one changes.
+
+    options: setting name -> its values: a slider when they are all numbers, a dropdown otherwise.
+    draw(ax, **choice): draws the chosen setting's plot from precomputed numbers (no computing here,
+        so moving a control is instant).
+    static(ax): the figure drawn first for readers without a widget front end (default: the first
+        value of every setting, through `draw`).
+    Returns the controls, in the order of `options`.
+    """
+    names = list(options)
+    first = {n: options[n][0] for n in names}
+    fig, ax = plt.subplots(figsize=(width * 1.4, width * 0.75))
+    (static or (lambda a: draw(a, **first)))(ax)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
+    controls = []
+    for n in names:
+        values = list(options[n])
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            controls.append(W.SelectionSlider(options=[(f"{v:g}", v) for v in values], value=values[0],
+                                              description=n, continuous_update=True))
+        else:
+            controls.append(W.Dropdown(options=values, value=values[0], description=n))
+
+    def draw_into(axes):
+        draw(axes[0], **{n: c.value for n, c in zip(names, controls)})
+
+    _viewer(controls, draw_into, width=width)
+    return controls

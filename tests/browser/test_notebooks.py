@@ -5,8 +5,9 @@ any JavaScript error. Saves one screenshot per control under build/browser/<fron
 
 Chapters are found by globbing notebooks/, so new ones are picked up without a list to edit.
 DIFFUSION_LAB_BROWSER_NOTEBOOKS picks the chapters: `all` (default), `widgets` (those that use the
-viewers, in both front ends), `ci` (those in JupyterLab, and the last of them in Notebook 7, which
-runs the same widget code: CI's 10 minutes hold no more; nbval has run every chapter by then)."""
+viewers, in both front ends), `ci` (CI_CHAPTERS in JupyterLab, the last of them in Notebook 7: every
+viewer is built from the same few widgets and one redraw mechanism, nbval has run every chapter by
+then, and CI's 10 minutes hold no more), or chapter numbers such as `03,08` (in both front ends)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,12 @@ from .conftest import FRONT_ENDS
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SCOPE = os.environ.get("DIFFUSION_LAB_BROWSER_NOTEBOOKS", "all")
-if SCOPE in ("widgets", "ci"):  # the chapters with viewers
+CI_CHAPTERS = ("01", "08")  # a scrubbing player and slider; a dropdown-driven viewer (learner's edition)
+if SCOPE == "widgets":  # the chapters with viewers
     NOTEBOOKS = [p for p in NOTEBOOKS if "diffusion_lab.course.widgets" in p.with_suffix(".py").read_text()]
+elif SCOPE != "all":
+    wanted = CI_CHAPTERS if SCOPE == "ci" else tuple(c.strip() for c in SCOPE.split(","))
+    NOTEBOOKS = [p for p in NOTEBOOKS if p.name[:2] in wanted]
 RUN_TIMEOUT = 900  # seconds for one notebook (fast mode takes well under a minute each)
 SLIDER_HANDLES = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 (noUiSlider), 7 (jQuery UI)
 OFFLINE_OK = ("https://colab.research.google.com/assets/",)

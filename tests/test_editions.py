@@ -1,0 +1,91 @@
+"""The two editions of every chapter (scripts/editions.py): up to date with their one source, the
+student edition without the worked answers, the instructor edition with them, and committed outputs
+that a reader without a kernel can trust (figures, no frozen widgets)."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from diffusion_lab.course.exercises import EXERCISES
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("editions", ROOT / "scripts" / "editions.py")
+editions = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(editions)
+SOURCES = editions.sources()
+
+
+def _read(source, edition):
+    return nbformat.read(editions.path(source, edition), as_version=4)
+
+
+def test_every_chapter_has_a_source():
+    assert len(SOURCES) >= 9
+    assert [p.stem for p in SOURCES] == sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_editions_match_their_source(source):
+    assert editions.stale(source) == [], "run `make editions` (then execute the changed chapters)"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_the_student_edition_leaves_the_exercises_to_do(source):
+    student, instructor = _read(source, "student"), _read(source, "instructor")
+    text = source.read_text()
+    stubs = sum(c.source.count("raise NotImplementedError()") for c in student.cells)
+    assert stubs == text.count(editions.BEGIN) == text.count(editions.END)
+    for s_cell, i_cell in zip(student.cells, instructor.cells):
+        assert editions.BEGIN not in s_cell.source + i_cell.source
+        if s_cell.source != i_cell.source and s_cell.cell_type == "code":
+            assert "# YOUR CODE HERE" in s_cell.source and "raise NotImplementedError()" not in i_cell.source
+    assert "/blob/main/solutions/" in instructor.cells[0].source  # its Colab badge opens itself
+    assert "Student edition" in student.cells[0].source and "Instructor edition" in instructor.cells[0].source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("edition", list(editions.EDITIONS))
+def test_committed_outputs_are_real_and_carry_no_widget_state(source, edition):
+    nb = _read(source, edition)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert sum(bool(c.get("outputs")) for c in code) >= len(code) // 3, "execute it: `make editions EXECUTE=1`"
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), "no figure"
+    assert "widgets" not in nb.metadata
+    for o in outputs:
+        assert not editions.frozen(o), "a widget view without a fallback was saved (frozen without its kernel)"
+        text = o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        assert not re.search(r"\b0%\|", text), f"a progress bar frozen at 0%: {text[:80]!r}"
+        assert o.get("output_type") != "error", f"an error was saved: {o.get('ename')}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_checks_pass_in_the_instructor_edition_and_wait_in_the_student_one(source):
+    for edition, mark in (("instructor", "✅"), ("student", "⏳")):
+        for cell in _read(source, edition).cells:
+            if "nbval-check-output" in cell.metadata.get("tags", []):
+                printed = "".join(o.get("text", "") for o in cell.get("outputs", []))
+                assert printed.startswith(mark), f"{edition}: {printed[:120]!r}"
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_every_exercise_is_marked_hinted_and_checked_in_its_chapter(name):
+    ex = EXERCISES[name]
+    text = (ROOT / "notebooks" / f"{ex.chapter}.py").read_text()
+    assert re.search(rf"^def {ex.function}\(.*?\n\s+{editions.BEGIN}\n", text, re.M | re.S), "no marked solution"
+    assert f"<!-- hint: {name} -->" in text
+    assert re.search(rf"^{ex.function} = check\.{name}\({ex.function}\)$", text, re.M), "no check cell"
+
+
+def test_unbalanced_markers_fail_with_the_place():
+    with pytest.raises(editions.SourceError, match="without '### END SOLUTION'"):
+        editions._split_solution("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "ch")
+    with pytest.raises(editions.SourceError, match="line 2 of a cell closes a solution that was never opened"):
+        editions._split_solution("def f():\n    ### END SOLUTION\n", "ch")
+    instructor, student = editions._split_solution("def f():\n    ### BEGIN SOLUTION\n    return 1\n"
+                                                   "    ### END SOLUTION\n", "ch")
+    assert instructor == "def f():\n    return 1\n"
+    assert student == "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
