@@ -17,6 +17,7 @@ then check it. `make site` runs it; the pages land in build/site/_build/html (in
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -52,9 +53,9 @@ def assemble() -> None:
             if cell.cell_type == "code" and MARKER in cell.source:
                 cell.metadata.setdefault("tags", []).append("hide-input")
         nbformat.write(nb, SRC / "notebooks" / path.name)
-    shutil.copy2(ROOT / "notebooks" / "CONVENTIONS.md", SRC / "notebooks" / "CONVENTIONS.md")
-    shutil.copy2(ROOT / "README.md", SRC / "README.md")
     shutil.copytree(ROOT / "docs", SRC / "docs")
+    for page in ("notebooks/CONVENTIONS.md", "README.md"):
+        (SRC / page).write_text(_repository_links((ROOT / page).read_text(), page))
 
     config = yaml.safe_load((SRC / "_config.yml").read_text())
     config["repository"]["url"] = repository_url()
@@ -96,6 +97,19 @@ class _Links(HTMLParser):
             self.loads.append(a["src"])
         if tag == "link" and a.get("href"):
             (self.loads if "stylesheet" in (a.get("rel") or "") else self.links).append(a["href"])
+
+
+def _repository_links(text: str, page: str) -> str:
+    """Relative links to files the site does not carry (the package's source, notebooks/README.md)
+    point at the repository instead: Sphinx would turn them into dead anchors."""
+    def fix(m):
+        target, fragment = m.group(2), m.group(3) or ""
+        resolved = (ROOT / page).parent / target
+        if (SRC / Path(page).parent / target).exists() or not resolved.exists():
+            return m.group(0)
+        path = resolved.resolve().relative_to(ROOT).as_posix()
+        return f"{m.group(1)}({repository_url()}/blob/main/{path}{fragment})"
+    return re.sub(r"(\[[^\]]*\])\(([^)#:\s]+)(#[^)\s]*)?\)", fix, text)
 
 
 def check() -> list[str]:

@@ -132,7 +132,7 @@ def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=Non
     """
     html = _player_html(*player, draw_into, panels, width) if player is not None else NO_KERNEL_HTML
     _, redraw, png = _canvas(draw_into, panels, width, VIEWER_DPI)
-    cache = {}
+    cache = {tuple(c.value for c in controls): png()}  # _canvas has drawn the current values already
 
     def render() -> bytes:
         key = tuple(c.value for c in controls)
