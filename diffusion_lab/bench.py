@@ -2,11 +2,12 @@
 
 Prints training throughput (images/s) and achieved GFLOP/s of the minimal and the default U-Net,
 beside this CPU's own measured ceiling (the best of a large matmul and a large 3x3 convolution, in
-fp32, and in bf16 where the CPU has it natively) and the ratio between them, then sampling
-throughput for DDPM and DDIM. FLOPs are counted by torch.utils.flop_counter (a multiply-add =
-2 FLOPs), for one forward + backward pass. Every tensor is made on the CPU, except in the last line:
-the training step of the CIFAR-10 recipe on a CUDA GPU, measured when there is one and marked as
-skipped otherwise.
+fp32, and in bf16 where the CPU has it natively) and the ratio between them, then sampling throughput
+(guided DDIM) beside the bare forward pass at the same batch, as a ratio (1 = the sampler adds nothing
+to the network's own cost), and DDIM's speed-up over DDPM. FLOPs are counted by
+torch.utils.flop_counter (a multiply-add = 2 FLOPs), for one forward + backward pass. Every tensor is
+made on the CPU, except in the last line: the training step of the CIFAR-10 recipe on a CUDA GPU,
+measured when there is one and marked as skipped otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .data import DATASETS
 from .models import build_model, count_parameters
 from .samplers import sample
 from .schedules import make_schedule
-from .settings import cpu_has_native_bf16
+from .settings import autocast_dtype, cpu_has_native_bf16
 from .training import TrainConfig
 
 
@@ -137,18 +138,50 @@ def bench(batch: int = 64, reps: int = 5, sample_num: int = 16, ddim_steps: int 
             }
     model = default_model("unet").eval()
     sched = make_schedule("linear", 1000)
-    t0 = time.perf_counter()
-    sample(model, sched, sample_num, sampler="ddim", steps=ddim_steps, progress=False)
-    ddim = time.perf_counter() - t0
+    out["sampling"] = sampling_efficiency(model, sched, batch, ddim_steps, reps=reps)
     small = make_schedule("linear", ddpm_T)
     t0 = time.perf_counter()
     sample(model, small, sample_num, sampler="ddpm", progress=False)
     per_step = (time.perf_counter() - t0) / ddpm_T
-    out["sample_ddim_images_per_s"] = {f"{ddim_steps}_steps": round(sample_num / ddim, 2)}
+    t0 = time.perf_counter()
+    sample(model, sched, sample_num, sampler="ddim", steps=ddim_steps, progress=False)
+    ddim = time.perf_counter() - t0
     out["sample_ddpm_images_per_s"] = {"1000_steps": round(sample_num / (per_step * 1000), 3)}
     out["ddim_speedup_over_ddpm"] = round(per_step * 1000 / ddim, 1)
     out["gpu_train_cifar10"] = gpu_training()
     return out
+
+
+def forward_images_per_s(model, batch: int, amp_dtype=None, reps: int = 5) -> float:
+    """Images per second through the bare network (inference mode, bf16 autocast when amp_dtype)."""
+    x = torch.randn(batch, model.in_channels, model.image_size, model.image_size)
+    t = torch.full((batch,), 500)
+    y = torch.randint(0, model.num_classes + 1, (batch,)) if model.num_classes else None
+
+    def forward():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+            model(x, t, y)
+
+    return batch / timeit(forward, reps)
+
+
+def sampling_efficiency(model, schedule, batch: int, steps: int = 20, guidance: float = 3.0, reps: int = 5) -> dict:
+    """Guided DDIM of `batch` images (bf16 where native), against the bare forward pass at the batch the
+    network sees while sampling (2 x batch when guided): ratio 1 = the sampler adds no overhead."""
+    amp_dtype = autocast_dtype(torch.device("cpu"))
+    labels = torch.arange(batch) % model.num_classes if model.num_classes else None
+    guidance = guidance if labels is not None else None
+    seen = batch * (2 if guidance not in (None, 1.0) else 1)
+    kw = dict(sampler="ddim", steps=steps, y=labels, guidance=guidance, amp=True, progress=False)
+    sample(model, schedule, batch, **kw)  # warm-up
+    t0 = time.perf_counter()
+    sample(model, schedule, batch, **kw)
+    seconds = time.perf_counter() - t0
+    forward = forward_images_per_s(model, seen, amp_dtype, reps)
+    return {"sampler": "ddim", "steps": steps, "guidance": guidance, "batch": batch,
+            "precision": "bf16" if amp_dtype is not None else "fp32", "images_per_s": round(batch / seconds, 2),
+            "network_images_per_s": round(seen * steps / seconds, 1), "forward_images_per_s": round(forward, 1),
+            "ratio": round(seen * steps / seconds / forward, 2)}
 
 
 def main() -> None:
@@ -160,9 +193,11 @@ def main() -> None:
         if key.startswith("train_"):
             print(f"{key:20s} {v['images_per_s']:7.1f} img/s  {v['gflops']:6.1f} GFLOP/s  "
                   f"= {v['fraction_of_ceiling']:.2f} x ceiling")
-    (steps, rate), = r["sample_ddim_images_per_s"].items()
-    print(f"sampling: DDIM {steps.replace('_', ' ')}: {rate} img/s, "
-          f"{r['ddim_speedup_over_ddpm']}x faster than DDPM 1000 steps")
+    v = r["sampling"]
+    print(f"sampling: guided DDIM {v['steps']} steps (s = {v['guidance']:g}, {v['precision']}), batch {v['batch']}: "
+          f"{v['images_per_s']} img/s; the network sees {v['network_images_per_s']} img/s, against "
+          f"{v['forward_images_per_s']} img/s in a bare forward pass at the same batch = {v['ratio']:.2f}")
+    print(f"DDIM {v['steps']} steps is {r['ddim_speedup_over_ddpm']}x faster than DDPM 1000 steps")
     gpu = r["gpu_train_cifar10"]
     if isinstance(gpu, str):
         print(f"GPU: {gpu}")

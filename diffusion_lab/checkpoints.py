@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import MODELS, EpsFromV, build_model, model_record
+from .models import MODELS, build_model, model_record
 from .schedules import make_schedule
 from .settings import missing_shipped_data, shipped_data
 
@@ -132,8 +132,8 @@ def load_checkpoint(path, device=None, expect_model: str | None = None):
         raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
     load_into(model, state, source=str(weights))
     schedule = make_schedule(config["schedule"]["name"], config["schedule"]["T"])
-    if config.get("training", {}).get("prediction", "eps") == "v":
-        model = EpsFromV(model, schedule)  # trained to predict v; the samplers want eps
+    # What the network outputs ("eps" or "v"): the samplers read it and convert (forward.eps_from_prediction).
+    model.prediction_type = config.get("training", {}).get("prediction", "eps")
     return model.to(device or "cpu").eval(), schedule, config
 
 

@@ -3,6 +3,7 @@
     python -m diffusion_lab train --dataset mnist --minutes 10 --out runs/mnist_cfg.safetensors
     python -m diffusion_lab sample --checkpoint mnist_cfg --sampler ddim --steps 20 --guidance 3 \\
         --per-class 4 --out samples.png
+    python -m diffusion_lab evaluate --checkpoint mnist_cfg --sampler dpmpp2m --steps 10 --spacing trailing
 
 `train`'s flags are generated from TrainConfig's fields (training.py: default, help, choices), so the
 recipe lives in one place. Bad input prints one line starting with "error:" and exits with status 2,
@@ -24,12 +25,17 @@ import numpy as np
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
-from .samplers import SPACINGS
+from .samplers import SAMPLERS, SPACINGS
 from .settings import pick_device
+from .solvers import FINAL_SIGMAS, ODE_SAMPLERS
 from .training import DEFAULT_STEPS, UNET_ONLY, TrainConfig
 
-SAMPLERS = ("ddim", "ddpm")  # the `sample` and `evaluate` choices; DDPM walks all T steps
-DDIM_ONLY = ("steps", "eta", "spacing")  # flags DDPM has no use for
+# The sampler flags each sampler has no use for, and why (sampling_options refuses them).
+NOT_FOR = {
+    "ddpm": (("steps", "eta", "spacing", "karras", "final_sigma"), "DDPM always walks all T steps"),
+    "ddim": (("karras", "final_sigma"), "they set the noise levels of euler, heun and dpmpp2m"),
+    **{name: (("eta",), "eta is DDIM's fresh noise; the ODE samplers add none") for name in ODE_SAMPLERS},
+}
 NOT_IN_COMMANDS = ("checkpoint_every",)  # settings that do not change the trained weights
 
 
@@ -164,13 +170,19 @@ def _parser() -> Parser:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--checkpoint", required=True,
                        help="FILE.safetensors, or the name of a shipped checkpoint (e.g. mnist_cfg)")
-        s.add_argument("--sampler", default="ddim", choices=SAMPLERS)
-        s.add_argument("--steps", type=int, help=f"DDIM steps (default {steps}; DDPM always walks all T)")
+        s.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                       help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
+        s.add_argument("--steps", type=int, help=f"sampling steps (default {steps}; DDPM always walks all T)")
         s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
-        if name == "sample":
-            s.add_argument("--spacing", choices=SPACINGS, help="DDIM timestep spacing (default leading)")
+        s.add_argument("--spacing", choices=SPACINGS, help="which timesteps the steps visit (default leading)")
+        s.add_argument("--karras", action="store_true", default=None,
+                       help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
+        s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
+                       help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
         s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
+        s.add_argument("--no-amp", action="store_true",
+                       help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
         if name == "sample":
             g = s.add_mutually_exclusive_group()
             g.add_argument("--labels", type=_integers, help="comma-separated class indices, one per image")
@@ -240,17 +252,18 @@ def checkpoint_argument(text: str) -> Path:
 def sampling_options(a, model) -> dict:
     """The keyword arguments of samplers.sample (and evaluate_model) that these flags ask for,
     checked against the sampler and the model."""
-    if a.sampler == "ddpm":
-        extra = [f"--{name}" for name in DDIM_ONLY if getattr(a, name, None) is not None]
-        if extra:
-            raise UsageError(f"{', '.join(extra)} only apply to DDIM; DDPM always walks all T steps.")
+    unused, why = NOT_FOR[a.sampler]
+    extra = [f"--{name.replace('_', '-')}" for name in unused if getattr(a, name, None) is not None]
+    if extra:
+        raise UsageError(f"{', '.join(extra)} do not apply to {a.sampler}: {why}.")
     if a.guidance is not None and model.num_classes is None:
         raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
-    options = {"sampler": a.sampler, "eta": a.eta or 0.0, "clip_x0": a.clip, "seed": a.seed}
-    if a.sampler == "ddim":
+    options = {"sampler": a.sampler, "eta": a.eta or 0.0, "clip_x0": a.clip, "seed": a.seed, "amp": not a.no_amp}
+    if a.sampler != "ddpm":
         options["steps"] = a.default_steps if a.steps is None else a.steps
-    if getattr(a, "spacing", None):
-        options["spacing"] = a.spacing
+    for name in ("spacing", "karras", "final_sigma"):
+        if getattr(a, name, None) is not None:
+            options[name] = getattr(a, name)
     return options
 
 

@@ -10,8 +10,9 @@ from torch import nn
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer timesteps: f_i = max_period^(-i/half), i = 0..half-1, and
-    [cos(t f_0), ..., cos(t f_{half-1}), sin(t f_0), ..., sin(t f_{half-1})].
+    """Sinusoidal embedding of timesteps: f_i = max_period^(-i/half), i = 0..half-1, and
+    [cos(t f_0), ..., cos(t f_{half-1}), sin(t f_0), ..., sin(t f_{half-1})]. Integers in training; ODE
+    samplers also ask between them (a smooth function of t, so that is well defined).
 
     The frequencies are the Transformer's position encoding (Vaswani et al. 2017, sec. 3.5,
     https://arxiv.org/abs/1706.03762), which DDPM adopted (Ho et al. 2020, appendix B). The layout is

@@ -11,13 +11,21 @@ import time
 import torch
 
 from .classifier import features_and_predictions, load_classifier
-from .metrics import class_accuracy, class_entropy, frechet_bootstrap_std, frechet_distance, within_class_spread
+from .metrics import (
+    class_accuracy,
+    class_entropy,
+    frechet_bootstrap_std,
+    frechet_distance,
+    precision_recall,
+    within_class_spread,
+)
 from .samplers import sample
+from .solvers import ODE_SAMPLERS, model_calls
 
 
-def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
-    """Split the test features into halves A and B; return (FD(A_num, B), B): the distance a perfect
-    generator would get at this sample count, and the reference set B.
+def real_split(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
+    """Split the test features into halves A and B; return (A_num, B): num held-out real images that
+    stand in for a perfect generator, and the reference set B.
 
     With test_labels, A_num takes the classes in turn (0, 1, ..., 9, 0, ...), like the class-balanced
     labels a conditional evaluation samples; otherwise it is the first num of A.
@@ -38,7 +46,7 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
                              f"test set, which has {len(per_class[rarest])} of class {rarest}; use --num <= "
                              f"{classes * len(per_class[rarest])}.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
-    return frechet_distance(test_feats[chosen], test_feats[b_idx]), test_feats[b_idx]
+    return test_feats[chosen], test_feats[b_idx]
 
 
 def largest_num(test_labels: torch.Tensor, conditional: bool, seed: int = 0) -> int:
@@ -50,10 +58,22 @@ def largest_num(test_labels: torch.Tensor, conditional: bool, seed: int = 0) -> 
     return int(test_labels.max() + 1) * int(torch.bincount(test_labels[perm]).min())
 
 
-def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0,
-                   guidance=None, clip_x0=False, seed=0, batch=250, progress=False) -> dict:
+def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
+    """(FD(A_num, B), B): the distance a perfect generator would get at this sample count (real_split)."""
+    held_out, reference = real_split(test_feats, num, test_labels, seed)
+    return frechet_distance(held_out, reference), reference
+
+
+def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0, spacing="leading",
+                   karras=False, final_sigma="zero", guidance=None, clip_x0=False, amp=True, k=3, seed=0, batch=250,
+                   progress=False) -> dict:
     """Sample `num` images (class-balanced when the model is conditional) and measure them. num=None:
-    1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10)."""
+    1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10).
+
+    amp: bf16 autocast in the network where the hardware has it natively (sample(amp=...)); the
+    README shows it leaves FD unchanged within seed noise. Precision and recall use k-NN balls with
+    k = `k` against `num` real reference images; "_real" entries are what held-out real images score.
+    """
     clf, info, test_feats, test_labels = load_classifier(dataset)
     if num is None:
         num = min(1000, largest_num(test_labels, model.num_classes is not None))
@@ -61,7 +81,7 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     if model.num_classes is not None:
         labels = torch.arange(num) % model.num_classes
     balance = test_labels if labels is not None else None
-    floor, reference = real_floor(test_feats, num, balance)
+    held_out, reference = real_split(test_feats, num, balance)
     # The floor's own spread: other disjoint draws of real images at this count.
     floors = torch.tensor([real_floor(test_feats, num, balance, seed=s)[0] for s in range(1, 21)])
     t0 = time.perf_counter()
@@ -69,20 +89,31 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     for i in range(0, num, batch):
         y = labels[i : i + batch] if labels is not None else None
         n = min(batch, num - i)
-        chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, y=y,
+        chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                             karras=karras, final_sigma=final_sigma, y=y,
                              guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
-                             progress=progress).cpu())
+                             amp=amp, progress=progress).cpu())
     seconds = time.perf_counter() - t0
     images = torch.cat(chunks)
     feats, preds, _ = features_and_predictions(clf, images)
+    precision, recall = precision_recall(reference[:num], feats, k)
+    precision_real, recall_real = precision_recall(reference[:num], held_out, k)
     result = {
-        "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps, "eta": eta,
-        "guidance": guidance, "clip_x0": clip_x0,
+        "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps,
+        "nfe": model_calls(sampler, steps, schedule.T, final_sigma), "eta": eta, "guidance": guidance,
+        "clip_x0": clip_x0, "amp": amp,
         "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_bootstrap_std(feats, reference), 3),
-        "fd_real_floor": round(floor, 3), "fd_real_floor_std": round(float(floors.std()), 3),
+        "fd_real_floor": round(frechet_distance(held_out, reference), 3),
+        "fd_real_floor_std": round(float(floors.std()), 3),
+        "precision": round(precision, 4), "recall": round(recall, 4),
+        "precision_real": round(precision_real, 4), "recall_real": round(recall_real, 4),
         "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),
         "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
     }
+    if sampler in ODE_SAMPLERS or sampler == "ddim":
+        result |= {"spacing": spacing}
+    if sampler in ODE_SAMPLERS:
+        result |= {"karras": karras, "final_sigma": final_sigma}
     if labels is not None:
         result["class_accuracy"] = round(class_accuracy(preds, labels), 4)
         result["within_class_spread"] = round(within_class_spread(feats, labels), 3)

@@ -66,6 +66,19 @@ def v_target(x0: torch.Tensor, eps: torch.Tensor, t, schedule: Schedule) -> torc
 
 def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
     """Noise from a v prediction: eps = sqrt(1 - ab_t) x_t + sqrt(ab_t) v (because ab_t + (1 - ab_t) = 1)."""
-    signal = schedule.at(schedule.sqrt_alpha_bar, t, x_t)
-    sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x_t)
-    return sigma * x_t + signal * v
+    return eps_from_prediction(v, x_t, schedule.at(schedule.alpha_bar, t, x_t), "v")
+
+
+def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, prediction: str = "eps"):
+    """The noise a network's output stands for at noise level alpha_bar (a number, or a tensor that
+    broadcasts against x_t): "eps" is the noise itself; "v" gives eps = sqrt(1 - ab) x_t + sqrt(ab) v.
+
+    Every sampler works with eps, so this is the one place where a v-predicting model is translated
+    (samplers.sample reads the model's `prediction_type`, which load_checkpoint sets from its config).
+    """
+    if prediction == "eps":
+        return output
+    if prediction == "v":
+        alpha_bar = torch.as_tensor(alpha_bar, dtype=x_t.dtype, device=x_t.device)
+        return (1 - alpha_bar).sqrt() * x_t + alpha_bar.sqrt() * output
+    raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")

@@ -36,16 +36,18 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
     """The model's noise prediction, with classifier-free guidance when `guidance` is a number.
 
     Both predictions come from one batched forward pass over [x, x] with labels [y, null].
-    With guidance=None (or an unconditional model / no labels) it is the plain model(x, t, y).
+    With guidance=None or s = 1 (or an unconditional model / no labels) it is the plain model(x, t, y):
+    at s = 1 the formula is eps_c, so the unconditional half would be wasted (diffusers skips it too).
+    The result is in x's dtype (float32 even when the network ran under bf16 autocast).
     """
     scale = check_guidance(guidance)
-    if scale is None or y is None:
-        return model(x, t, y)
+    if scale is None or scale == 1.0 or y is None:
+        return model(x, t, y).to(x.dtype)
     if model.num_classes is None:
         raise ValueError("guidance needs a class-conditional model; this one has num_classes=None.")
     b = x.shape[0]
-    t = torch.as_tensor(t, device=x.device).long().expand(b)
+    t = torch.as_tensor(t, device=x.device).expand(b)
     y = torch.as_tensor(y, device=x.device).long().expand(b)
     null = torch.full_like(y, model.num_classes)
-    eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
+    eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).to(x.dtype).chunk(2)
     return apply_guidance(eps_c, eps_u, scale)

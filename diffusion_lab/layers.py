@@ -30,7 +30,7 @@ def check_image_size(image_size: int, factor: int, name: str) -> None:
 
 
 def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Validate (x, t, y) for a noise predictor; return t and y as long tensors of shape (B,).
+    """Validate (x, t, y) for a noise predictor; return t (B,) (integer or real timesteps) and y (B,) long.
 
     y=None on a conditional model means the null label; labels must be 0..num_classes
     (num_classes itself is the null label).
@@ -47,17 +47,18 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
         t = t.expand(b)
     if t.shape != (b,):
         raise ValueError(f"t must be a scalar or have shape ({b},), got {tuple(t.shape)}.")
-    if t.is_floating_point() and not torch.equal(t, t.round()):
-        raise ValueError("t must hold integer timesteps (0-based).")
+    # t may fall between the training steps: ODE samplers (Euler, Heun with Karras sigmas) ask the
+    # network at t(sigma), as diffusers does; the sinusoidal embedding is defined for any real t.
+    t = t if t.is_floating_point() else t.long()
     if model.num_classes is None:
         if y is not None:
             raise ValueError(
                 "this model is unconditional (num_classes=None) and takes no labels; pass y=None "
                 "or load a class-conditional checkpoint."
             )
-        return t.long(), None
+        return t, None
     if y is None:
-        return t.long(), torch.full((b,), model.num_classes, device=x.device, dtype=torch.long)
+        return t, torch.full((b,), model.num_classes, device=x.device, dtype=torch.long)
     y = torch.as_tensor(y, device=x.device).long()
     if y.ndim == 0:
         y = y.expand(b)
@@ -68,7 +69,7 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
             f"label {y[(y < 0) | (y > model.num_classes)][0].item()} is outside the classes "
             f"0..{model.num_classes - 1} (and {model.num_classes} = null/unconditional)."
         )
-    return t.long(), y
+    return t, y
 
 
 def register_to_config(init):

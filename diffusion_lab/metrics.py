@@ -4,6 +4,13 @@ Frechet distance (Heusel et al. 2017, https://arxiv.org/abs/1706.08500, the "FID
 Gaussians fitted to two sets of features:   FD = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^(1/2))
 It is biased upwards at small sample counts, so we always print the *real-data floor*: the same
 distance between two halves of the real test set at the same sample count.
+
+FD mixes two failures into one number. Improved precision and recall (Kynkaanniemi et al. 2019,
+arXiv 1904.06991) separate them. Around every real feature put a ball reaching its k-th nearest real
+neighbour: their union estimates the manifold of real images. Precision = the fraction of generated
+samples inside it (are the samples realistic?); recall = the fraction of real samples inside the
+generated samples' manifold, built the same way (do the samples cover all the real variety?).
+Both depend on the set sizes, so the real and generated sets have the same size n.
 """
 
 from __future__ import annotations
@@ -70,3 +77,30 @@ def within_class_spread(feats: torch.Tensor, labels: torch.Tensor) -> float:
     if not spreads:
         raise ValueError("need at least two samples of some class to measure spread.")
     return float(torch.stack(spreads).mean())
+
+
+def knn_radii(feats: torch.Tensor, k: int = 3, chunk: int = 1024) -> torch.Tensor:
+    """Distance from each feature to its k-th nearest neighbour in the same set (itself excluded)."""
+    if not 1 <= k < len(feats):
+        raise ValueError(f"k must be in 1..{len(feats) - 1} for {len(feats)} samples, got {k}.")
+    feats = feats.double()
+    radii = [torch.cdist(feats[i : i + chunk], feats).kthvalue(k + 1, dim=1).values  # +1: the zero to itself
+             for i in range(0, len(feats), chunk)]
+    return torch.cat(radii)
+
+
+def manifold_coverage(query: torch.Tensor, ref: torch.Tensor, ref_radii: torch.Tensor, chunk: int = 1024) -> float:
+    """Fraction of `query` features inside at least one ball (ref_i, ref_radii_i)."""
+    query, ref = query.double(), ref.double()
+    inside = [(torch.cdist(query[i : i + chunk], ref) <= ref_radii[None, :]).any(dim=1)
+              for i in range(0, len(query), chunk)]
+    return float(torch.cat(inside).double().mean())
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-2) with k-NN balls, k = 3 as in the paper."""
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"features must be (N, D) and (M, D); got {tuple(real.shape)} and {tuple(fake.shape)}.")
+    precision = manifold_coverage(fake, real, knn_radii(real, k))
+    recall = manifold_coverage(real, fake, knn_radii(fake, k))
+    return precision, recall

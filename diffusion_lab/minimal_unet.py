@@ -76,7 +76,7 @@ class MinimalUNet(nn.Module):
         x4 = self.down4(x3)
         h = self.middle(x4)
         # Conditioning enters only here, as a per-channel bias on the 7x7 features.
-        cond = F.relu(self.time_proj(timestep_embedding(t, self.base_channels)))
+        cond = F.relu(self.time_proj(timestep_embedding(t, self.base_channels).to(x.dtype)))
         if y is not None:
             cond = cond + F.relu(self.label_emb(y))
         h = h + cond[:, :, None, None]

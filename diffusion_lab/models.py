@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch import nn
 
-from .forward import eps_from_v
 from .minimal_unet import MinimalUNet
 from .unet import UNet
 
@@ -31,14 +30,3 @@ def model_record(model: nn.Module) -> dict:
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-class EpsFromV(nn.Module):
-    """A v-predicting network, answering with eps like every sampler expects (forward.eps_from_v)."""
-
-    def __init__(self, net: nn.Module, schedule):
-        super().__init__()
-        self.net, self.schedule = net, schedule
-        self.num_classes, self.in_channels, self.image_size = net.num_classes, net.in_channels, net.image_size
-
-    def forward(self, x, t, y=None):
-        return eps_from_v(x, self.net(x, t, y), t, self.schedule)

@@ -1,4 +1,5 @@
-"""Reverse-process samplers: DDPM (ancestral) and DDIM, one step function each plus a loop.
+"""Reverse-process samplers: DDPM (ancestral) and DDIM, one step function each, and `sample()`, the
+loop that runs them and the ODE solvers of solvers.py (Euler, Heun, DPM-Solver++ 2M).
 
 DDPM step (Ho et al. 2020, https://arxiv.org/abs/2006.11239, eq. 11 written through the predicted x_0,
 eq. 15 and 6-7):
@@ -18,13 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .forward import eps_from_x0, posterior, predict_x0
+from .forward import PREDICTION_TYPES, eps_from_prediction, eps_from_x0, posterior, predict_x0
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
-from .settings import progress_bar
+from .settings import autocast_dtype, progress_bar
 
 VARIANCES = ("posterior", "beta")
 SPACINGS = ("leading", "trailing", "linspace")
+SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m")  # the last three: solvers.py
 
 
 def ddpm_step(x_t, eps, t: int, schedule: Schedule, variance="posterior", clip_x0=False, noise=None):
@@ -99,7 +101,14 @@ def _noise(shape, generator, device):
     return torch.randn(shape, generator=generator).to(device)
 
 
-@torch.no_grad()
+def model_eps(model: nn.Module, x, t, alpha_bar, y=None, guidance=None, prediction="eps", amp_dtype=None):
+    """The noise prediction a sampler steps with: the network (under bf16 autocast when amp_dtype is
+    set), classifier-free guided, and converted to eps when the network predicts v."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        out = guided_eps(model, x, t, y, guidance)
+    return eps_from_prediction(out.to(x.dtype), x, alpha_bar, prediction)
+
+
 def sample(
     model: nn.Module,
     schedule: Schedule,
@@ -109,28 +118,52 @@ def sample(
     steps: int | None = None,
     eta: float = 0.0,
     spacing: str = "leading",
+    karras: bool = False,
+    final_sigma: str = "zero",
     variance: str = "posterior",
     clip_x0: bool = False,
     y=None,
     guidance: float | None = None,
     seed: int | None = 0,
     x_T: torch.Tensor | None = None,
+    prediction_type: str | None = None,
+    amp: bool = False,
     return_trajectory: bool = False,
     progress: bool = True,
 ):
-    """Generate images in [-1, 1] (shape (num, C, H, W)) with DDPM or DDIM.
+    """Generate images in [-1, 1] (shape (num, C, H, W)).
 
-    sampler="ddpm" walks all T steps; sampler="ddim" walks `steps` of them (default 50).
+    sampler: "ddpm" walks all T steps; "ddim" (eta, spacing), "euler", "heun" and "dpmpp2m" (spacing,
+        karras, final_sigma: see solvers.sigma_grid) walk `steps` (default 50). Heun asks the network
+        2 * steps - 1 times, the others once per step (solvers.model_calls).
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
-    guidance: classifier-free guidance scale s (None = no guidance).
+    guidance: classifier-free guidance scale s (None = no guidance; s = 1 needs no unconditional pass).
     clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
         steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
         unaltered; short-trained models need it (their unclipped x_0 at large t is far out of range).
+    prediction_type: what the network outputs, "eps" or "v"; None = the model's own `prediction_type`
+        (load_checkpoint sets it from the checkpoint's config), else "eps".
+    amp: run the network under bf16 autocast where the hardware has it natively (settings.autocast_dtype;
+        the step arithmetic stays float32). Off by default so results match float32 references exactly.
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
+
+    The starting noise x_T is the same N(0, I) draw for every sampler, so one seed gives comparable images.
     """
+    from . import solvers  # solvers.py builds on this module's DDIM grid
+
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+    if sampler not in solvers.ODE_SAMPLERS and (karras or final_sigma != "zero"):
+        raise ValueError(f"karras and final_sigma set the noise levels of euler, heun and dpmpp2m; {sampler} "
+                         "walks the timesteps themselves: drop them or pick one of those samplers.")
+    if sampler != "ddim" and eta != 0:
+        raise ValueError(f"eta (fresh noise per step) is DDIM's; {sampler} has none: drop eta or use ddim.")
     device = next(model.parameters()).device
     guidance = check_guidance(guidance)
     check_eta(eta)  # before the loop, not at its first step
+    prediction = prediction_type or getattr(model, "prediction_type", "eps")
+    if prediction not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
     if y is not None:
         y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
         num = len(y) if num is None else num
@@ -139,6 +172,8 @@ def sample(
         if len(y) != num:
             raise ValueError(f"got {len(y)} labels for num={num} images; give one label per image.")
         y = y.to(device)
+    if num is None and x_T is not None:
+        num = len(x_T)
     if num is None or num < 1:
         raise ValueError("num (the number of images) must be a positive integer.")
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -146,30 +181,50 @@ def sample(
     x = _noise(shape, gen, device) if x_T is None else x_T.to(device)
     if x.shape != shape:
         raise ValueError(f"x_T has shape {tuple(x.shape)}, expected {shape}.")
+    steps = 50 if steps is None else steps
+    amp_dtype = autocast_dtype(device) if amp else None
 
-    if sampler == "ddpm":
-        ts = list(range(schedule.T - 1, -1, -1))
-        prevs = [t - 1 for t in ts]
-    elif sampler == "ddim":
-        ts = ddim_timesteps(schedule.T, 50 if steps is None else steps, spacing)
-        prevs = ts[1:] + [-1]
-    else:
-        raise ValueError(f"unknown sampler {sampler!r}; choose 'ddpm' or 'ddim'.")
+    def eps_at(x_t, t, alpha_bar):
+        tt = torch.full((num,), t, device=device, dtype=torch.long if float(t).is_integer() else torch.float64)
+        return model_eps(model, x_t, tt, alpha_bar, y, guidance, prediction, amp_dtype)
 
     was_training = model.training
     model.eval()
     traj_x, traj_x0 = [x.cpu()], []
-    for t, t_prev in progress_bar(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
-        eps = guided_eps(model, x, torch.full((num,), t, device=device), y, guidance)
-        noise = _noise(shape, gen, device)
-        if sampler == "ddpm":
-            x, x0 = ddpm_step(x, eps, t, schedule, variance, clip_x0, noise)
+    with torch.inference_mode():
+        if sampler in solvers.ODE_SAMPLERS:
+            ts, sigmas = solvers.sigma_grid(schedule, steps, sampler, spacing, karras, final_sigma)
+            bar = progress_bar(total=len(ts), desc=sampler, disable=not progress, leave=False)
+
+            def on_step(i, x_t, x0):
+                bar.update(1)
+                if return_trajectory:
+                    traj_x.append(x_t.cpu())
+                    traj_x0.append(x0.cpu())
+
+            x = solvers.ode_sample(lambda x_t, t, sigma: eps_at(x_t, t, 1 / (1 + sigma**2)), x, ts, sigmas,
+                                   sampler, clip_x0, final_sigma, on_step)
+            bar.close()
+            ts = [int(t) if float(t).is_integer() else float(t) for t in ts]
         else:
-            x, x0 = ddim_step(x, eps, t, t_prev, schedule, eta, clip_x0, noise)
-        if return_trajectory:
-            traj_x.append(x.cpu())
-            traj_x0.append(x0.cpu())
+            if sampler == "ddpm":
+                ts = list(range(schedule.T - 1, -1, -1))
+                prevs = [t - 1 for t in ts]
+            else:
+                ts = ddim_timesteps(schedule.T, steps, spacing)
+                prevs = ts[1:] + [-1]
+            for t, t_prev in progress_bar(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
+                eps = eps_at(x, t, schedule.at(schedule.alpha_bar, t, x))
+                if sampler == "ddpm":
+                    x, x0 = ddpm_step(x, eps, t, schedule, variance, clip_x0, _noise(shape, gen, device))
+                else:  # deterministic DDIM (eta = 0) draws no noise: it would never be used
+                    noise = _noise(shape, gen, device) if eta > 0 else None
+                    x, x0 = ddim_step(x, eps, t, t_prev, schedule, eta, clip_x0, noise)
+                if return_trajectory:
+                    traj_x.append(x.cpu())
+                    traj_x0.append(x0.cpu())
     model.train(was_training)
+    x = x.clone()  # a normal tensor again (inference-mode tensors refuse in-place edits and autograd)
     if return_trajectory:
-        return x, {"t": ts, "x_t": torch.stack(traj_x), "x0": torch.stack(traj_x0)}
+        return x, {"t": ts, "x_t": torch.stack(traj_x).clone(), "x0": torch.stack(traj_x0).clone()}
     return x

@@ -39,7 +39,7 @@ from .checkpoints import (
 from .data import DATASETS, ImageData, dataset_info, load_data
 from .distributed import accelerate_precision_note, is_main_process, make_accelerator, shard, world_size
 from .forward import PREDICTION_TYPES, q_sample, v_target
-from .models import MODELS, EpsFromV, build_model
+from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, progress_bar
 from .unet import TIME_EMBEDDINGS
@@ -368,7 +368,7 @@ def train(
     if resume:
         if main:
             ema_model, _, _ = load_checkpoint(out, device=device)
-            ema.load_state_dict((ema_model.net if isinstance(ema_model, EpsFromV) else ema_model).state_dict())
+            ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
 
@@ -440,8 +440,9 @@ def train(
             _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds, processes)
         ckpt = checkpoint_paths(out)[0]
     accelerator.wait_for_everyone()  # no process returns before the checkpoint is written
-    if cfg.prediction == "v":  # answer with eps, as the samplers expect (models.EpsFromV)
-        ema, model = (EpsFromV(ema, schedule) if main else None), EpsFromV(model, schedule)
+    model.prediction_type = cfg.prediction  # the samplers convert v to eps
+    if main:
+        ema.prediction_type = cfg.prediction
     return TrainResult(
         model=ema.eval() if main else None,
         raw_model=model,

@@ -132,7 +132,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
         t, y = check_input(self, x, t, y)
-        emb = self.time_mlp(timestep_embedding(t, self.base_channels))
+        emb = self.time_mlp(timestep_embedding(t, self.base_channels).to(x.dtype))
         if y is not None:
             emb = emb + self.label_emb(y)
         h = self.conv_in(x)

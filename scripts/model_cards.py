@@ -105,14 +105,17 @@ def results_section() -> str:
         rows = load_results(part)
         if not rows:
             continue
+        pr = all("precision" in r for r in rows)  # rows measured since evaluate reports precision and recall
         out += [f"**{title.format(num=rows[0]['num'])}**", "",
-                "| " + " | ".join(keys) + " | FD (floor) | accuracy | class entropy | within-class spread "
-                "| sampling time | command |",
-                "|" + "---|" * (len(keys) + 6)]
+                "| " + " | ".join(keys) + " | FD (floor) | " + ("precision (real) | recall (real) | " if pr else "")
+                + "accuracy | class entropy | within-class spread | sampling time | command |",
+                "|" + "---|" * (len(keys) + 6 + 2 * pr)]
         for r in rows:
             cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys]
             acc = f"{r['class_accuracy']:.1%}" if "class_accuracy" in r else "-"
-            out.append("| " + " | ".join(cells) + f" | {fd_cell(r)} | {acc} | "
+            prc = (f"{r['precision']:.3f} ({r['precision_real']:.3f}) | {r['recall']:.3f} ({r['recall_real']:.3f}) | "
+                   if pr else "")
+            out.append("| " + " | ".join(cells) + f" | {fd_cell(r)} | {prc}{acc} | "
                        f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | {r['sample_seconds']:.0f} s "
                        f"| `{r['command']}` |")
         out.append("")

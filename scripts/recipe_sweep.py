@@ -31,7 +31,7 @@ from diffusion_lab.bench import timeit, train_step_fn
 from diffusion_lab.checkpoints import atomic_write, load_checkpoint, load_into, load_train_state, read_config
 from diffusion_lab.data import load_data
 from diffusion_lab.evaluate import evaluate_model
-from diffusion_lab.models import EpsFromV, build_model
+from diffusion_lab.models import build_model
 from diffusion_lab.results import append_result, load_results
 from diffusion_lab.schedules import make_schedule
 from diffusion_lab.settings import autocast_dtype
@@ -158,8 +158,7 @@ def _train_and_evaluate(cfg: TrainConfig, num: int, data, name: str, also_raw=Fa
         out = out if out in same else same[0]
         model, _, saved = load_checkpoint(out)
         raw_model = copy.deepcopy(model)  # the raw (not EMA) weights live in the resume state
-        net = raw_model.net if isinstance(raw_model, EpsFromV) else raw_model
-        load_into(net, {k[6:]: v for k, v in load_train_state(out).items() if k.startswith("model.")})
+        load_into(raw_model, {k[6:]: v for k, v in load_train_state(out).items() if k.startswith("model.")})
         t = saved["training"]
         run = {"steps": t["steps_done"], "seconds": t["seconds"], "images_per_s": t["images_per_s"],
                "final_loss": t["final_loss"]}

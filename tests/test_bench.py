@@ -36,3 +36,17 @@ def test_the_gpu_line_says_it_was_skipped_without_a_gpu(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_training().startswith("skipped: no CUDA GPU")
+
+
+def test_sampling_efficiency_compares_like_with_like():
+    """The ratio divides the images the network processed while sampling (2 x batch x steps when
+    guided) by its bare forward throughput at that same batch."""
+    from diffusion_lab import UNet, make_schedule
+    from diffusion_lab.bench import sampling_efficiency
+
+    model = UNet(image_size=8, base_channels=8, channel_mults=(1, 2), attention=False, num_classes=3).eval()
+    r = sampling_efficiency(model, make_schedule("linear", 50), batch=4, steps=2, reps=1)
+    assert r["guidance"] == 3.0 and r["batch"] == 4
+    # guided: the network sees 2 x 4 images per step, 2 steps, for 4 images out
+    assert abs(r["network_images_per_s"] / r["images_per_s"] - 4) < 0.05
+    assert abs(r["ratio"] - r["network_images_per_s"] / r["forward_images_per_s"]) < 0.01

@@ -49,6 +49,25 @@ def test_train_takes_its_defaults_from_trainconfig(checkpoint):
         assert t[field] == getattr(defaults, field), field
 
 
+def test_evaluate_reports_precision_recall_and_model_calls(checkpoint, capsys):
+    import json
+
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--sampler", "heun", "--steps", "2", "--num", "20",
+                 "--guidance", "2", "--karras"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["sampler"] == "heun" and r["nfe"] == 3 and r["karras"] is True and r["num"] == 20
+    for key in ("precision", "recall", "precision_real", "recall_real"):
+        assert 0.0 <= r[key] <= 1.0, key
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp2m"])
+def test_sample_with_every_ode_sampler(checkpoint, tmp_path, sampler):
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--sampler", sampler, "--steps", "3", "--per-class", "1",
+                 "--guidance", "3", "--spacing", "trailing", "--final-sigma", "sigma_min", "--out", str(out)]) == 0
+    assert np.load(out)["images"].shape == (10, 28, 28, 1)
+
+
 # --------------------------------------------------------------------------- bad input, every flag
 
 @pytest.fixture(scope="module")
@@ -158,9 +177,14 @@ SAMPLE_BAD = [
     (["--steps", "0"], "steps must be an integer in 1..T=50"),
     (["--steps", "51"], "steps must be an integer in 1..T=50"),
     (["--eta", "2"], "eta must be in [0, 1]"),
-    (["--sampler", "ddpm", "--steps", "5"], "--steps only apply to DDIM"),
-    (["--sampler", "ddpm", "--spacing", "trailing"], "--spacing only apply to DDIM"),
-    (["--sampler", "euler"], "invalid choice: 'euler'"),
+    (["--sampler", "ddpm", "--steps", "5"], "--steps do not apply to ddpm: DDPM always walks all T steps"),
+    (["--sampler", "ddpm", "--spacing", "trailing"], "--spacing do not apply to ddpm"),
+    (["--sampler", "ddim", "--karras"], "--karras do not apply to ddim: they set the noise levels"),
+    (["--sampler", "ddim", "--final-sigma", "sigma_min"], "--final-sigma do not apply to ddim"),
+    (["--sampler", "dpmpp2m", "--eta", "0.5"], "--eta do not apply to dpmpp2m: eta is DDIM's fresh noise"),
+    (["--sampler", "euler", "--final-sigma", "one"], "invalid choice: 'one'"),
+    (["--sampler", "heun", "--steps", "51"], "steps must be an integer in 1..T=50"),
+    (["--sampler", "euler_a"], "invalid choice: 'euler_a'"),
     (["--spacing", "sideways"], "invalid choice: 'sideways'"),
     (["--seed", "-1"], "must be an integer in 0..2**63-1"),
     (["--device", "tpu9"], "not a device this course runs on"),
@@ -209,7 +233,8 @@ def test_sample_finds_a_shipped_checkpoint_by_name(tmp_path, monkeypatch):
 EVALUATE_BAD = [
     (["--num", "0"], "must be a positive integer"),
     (["--num", "6000"], "exceeds half the test set"),
-    (["--sampler", "ddpm", "--eta", "0.5"], "--eta only apply to DDIM"),
+    (["--sampler", "ddpm", "--eta", "0.5"], "--eta do not apply to ddpm"),
+    (["--sampler", "dpmpp2m", "--steps", "50", "--spacing", "linspace"], "visit a noise level twice"),
     (["--guidance", "inf"], "guidance scale must be a finite number"),
     (["--steps", "0"], "steps must be an integer in 1..T=50"),
 ]

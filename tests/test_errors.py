@@ -93,7 +93,7 @@ def test_unknown_names():
         load_data("imagenet")
     with pytest.raises(ValueError, match="unknown sampler"):
         sample(UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10), 1,
-               sampler="euler", progress=False)
+               sampler="euler_a", progress=False)
 
 
 def test_no_data_offline(tmp_path, monkeypatch):
@@ -215,3 +215,15 @@ def test_missing_shipped_data_says_how_to_get_it(tmp_path, monkeypatch):
     model = UNet(image_size=28, base_channels=8, channel_mults=(1, 2))
     with pytest.raises(CheckpointError, match="no evaluation classifiers"):
         evaluate_model(model, make_schedule("linear", 10), "mnist", num=2, steps=1)
+
+
+def test_sampler_options_that_do_not_apply_are_refused():
+    model, s = UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10)
+    with pytest.raises(ValueError, match="karras and final_sigma set the noise levels"):
+        sample(model, s, 1, sampler="ddim", steps=2, karras=True, progress=False)
+    with pytest.raises(ValueError, match="eta .* is DDIM's"):
+        sample(model, s, 1, sampler="dpmpp2m", steps=2, eta=0.5, progress=False)
+    with pytest.raises(ValueError, match="unknown final_sigma"):
+        sample(model, s, 1, sampler="euler", steps=2, final_sigma="one", progress=False)
+    with pytest.raises(ValueError, match="visit a noise level twice"):
+        sample(model, s, 1, sampler="dpmpp2m", steps=10, spacing="linspace", progress=False)

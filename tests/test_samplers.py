@@ -29,7 +29,8 @@ def test_ddim_eta0_is_deterministic_given_x_T(tiny):
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_seeded_runs_reproduce(tiny, sampler):
     model, s = tiny
-    kw = dict(sampler=sampler, steps=7, eta=0.5, y=[0, 1, 2], guidance=2.0, progress=False)
+    kw = dict(sampler=sampler, steps=7, eta=0.5 if sampler == "ddim" else 0.0, y=[0, 1, 2], guidance=2.0,
+              progress=False)
     a, b = sample(model, s, 3, seed=5, **kw), sample(model, s, 3, seed=5, **kw)
     assert torch.equal(a, b) and not torch.equal(a, sample(model, s, 3, seed=6, **kw))
 
@@ -79,3 +80,81 @@ def test_sampling_ends_in_image_range_for_a_pretrained_like_model(tiny):
     x = sample(model, s, 2, sampler="ddpm", clip_x0=True, progress=False)
     assert x.shape == (2, 1, 8, 8) and torch.isfinite(x).all()
     assert x.abs().max() <= 1.0, "the last step returns the clipped x0 prediction"
+
+
+def test_euler_is_ddim_in_sigma_space(tiny):
+    """Deterministic DDIM (eq. 12, eta = 0) and the Euler step of dx~/dsigma = eps, on the same grid,
+    are one update: x~' = x0_hat + sigma' eps. With clipping both step with the eps the clipped x_0 implies."""
+    model, _ = tiny
+    s = make_schedule("linear", 1000)
+    model = model.double()
+    try:
+        x_T = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+        for spacing in ("leading", "trailing"):
+            for clip in (False, True):
+                kw = dict(steps=10, spacing=spacing, clip_x0=clip, x_T=3 * x_T, y=[0, 1, 2], guidance=2.0,
+                          progress=False)
+                ddim, euler = sample(model, s, sampler="ddim", **kw), sample(model, s, sampler="euler", **kw)
+                assert (ddim - euler).abs().max() < 1e-9, (spacing, clip)
+    finally:
+        model.float()
+
+
+def test_one_step_of_each_formula_by_hand():
+    from diffusion_lab.samplers import ddim_step
+    from diffusion_lab.solvers import dpmpp_2m_step, euler_step, heun_step, sigmas_of
+
+    s = make_schedule("linear", 1000)
+    g = torch.Generator().manual_seed(0)
+    x, eps, eps2, x0p = (torch.randn(2, 1, 4, 4, generator=g, dtype=torch.float64) for _ in range(4))
+    sig = sigmas_of(s)
+    t, t_prev = 600, 500
+    # Euler on x~ = x_t sqrt(1 + sigma^2) is DDIM on x_t
+    ddim, _ = ddim_step(x, eps, t, t_prev, s)
+    euler = euler_step(x * (1 + sig[t] ** 2) ** 0.5, eps, sig[t], sig[t_prev]) / (1 + sig[t_prev] ** 2) ** 0.5
+    torch.testing.assert_close(euler, ddim, rtol=0, atol=1e-12)
+    # Heun with equal slopes is Euler
+    torch.testing.assert_close(heun_step(x, eps, eps, 2.0, 1.0), euler_step(x, eps, 2.0, 1.0))
+    # DPM-Solver++ 2M: first order is DDIM (x~' = (s'/s) x~ + (1 - s'/s) x0); with equal log-sigma
+    # steps (r = 1) the data prediction is extrapolated as 1.5 x0 - 0.5 x0_prev
+    x0 = x - 2.0 * eps
+    torch.testing.assert_close(dpmpp_2m_step(x, x0, None, None, 2.0, 1.0), euler_step(x, eps, 2.0, 1.0))
+    torch.testing.assert_close(dpmpp_2m_step(x, x0, x0p, 4.0, 2.0, 1.0), 0.5 * x + 0.5 * (1.5 * x0 - 0.5 * x0p))
+
+
+def test_guidance_scale_one_is_a_single_conditional_pass(tiny):
+    model, _ = tiny
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    x, t, y = torch.randn(4, 1, 8, 8), 5, torch.tensor([0, 1, 2, 0])
+    out = guided_eps(model, x, t, y, 1.0)
+    handle.remove()
+    assert calls == [4]  # eps_u + 1 * (eps_c - eps_u) = eps_c: no unconditional half
+    torch.testing.assert_close(out, model(x, t, y))
+
+
+def test_samples_are_ordinary_tensors_and_amp_follows_the_hardware(tiny, monkeypatch):
+    from diffusion_lab import samplers
+
+    model, s = tiny
+    x = sample(model, s, 2, steps=3, progress=False)
+    x.add_(1)  # made under inference mode, returned as a normal tensor: in-place edits work
+    dtypes = []
+    monkeypatch.setattr(samplers, "autocast_dtype", lambda device: torch.bfloat16)
+    handle = model.conv_out.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    y = sample(model, s, 2, steps=3, amp=True, progress=False)
+    handle.remove()
+    assert set(dtypes) == {torch.bfloat16} and y.dtype == torch.float32
+    monkeypatch.setattr(samplers, "autocast_dtype", lambda device: None)  # no native bf16: float32
+    z = sample(model, s, 2, steps=3, amp=True, progress=False)
+    assert torch.equal(z, sample(model, s, 2, steps=3, progress=False))
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp2m"])
+def test_ode_samplers_reproduce_and_trace(tiny, sampler):
+    model, s = tiny
+    kw = dict(sampler=sampler, steps=4, y=[0, 1], guidance=2.0, progress=False)
+    x, traj = sample(model, s, 2, return_trajectory=True, seed=3, **kw)
+    assert torch.equal(x, sample(model, s, 2, seed=3, **kw))
+    assert traj["x_t"].shape == (5, 2, 1, 8, 8) and traj["x0"].shape == (4, 2, 1, 8, 8) and len(traj["t"]) == 4
+    torch.testing.assert_close(traj["x_t"][-1], x)  # final sigma zero: the VP state is the image

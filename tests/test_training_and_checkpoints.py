@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from diffusion_lab import load_checkpoint, load_data
+from diffusion_lab import load_checkpoint, load_data, sample
 from diffusion_lab.training import TrainConfig, lr_at, train
 
 SMALL = dict(dataset="mnist", base_channels=16, channel_mults=(1, 2), attention=False, batch_size=32,
@@ -86,17 +86,25 @@ def test_min_snr_weights_follow_hang_et_al():
         TrainConfig(prediction="x0").validate()
 
 
-def test_v_prediction_trains_and_reloads_as_an_eps_model(mnist, tmp_path):
-    from diffusion_lab.models import EpsFromV
+def test_v_prediction_is_a_prediction_type_the_samplers_read(mnist, tmp_path):
+    from diffusion_lab.samplers import model_eps
 
     r = train(TrainConfig(steps=5, prediction="v", **SMALL), out=tmp_path / "v", data=mnist, progress=False)
     model, schedule, config = load_checkpoint(r.checkpoint)
-    assert isinstance(model, EpsFromV) and config["training"]["prediction"] == "v"
+    assert config["training"]["prediction"] == "v" and model.prediction_type == r.model.prediction_type == "v"
     x, t, y = torch.randn(3, 1, 28, 28), torch.tensor([0, 500, 999]), torch.tensor([1, 2, 10])
-    assert torch.equal(model(x, t, y), r.model(x, t, y))
-    v = model.net(x, t, y)  # the network's own output is v; the wrapper converts it (forward.eps_from_v)
+    v = model(x, t, y)  # the network itself answers with v; the samplers convert (forward.eps_from_prediction)
+    assert torch.equal(v, r.model(x, t, y))
     ab = schedule.alpha_bar.float()[t].view(-1, 1, 1, 1)
-    torch.testing.assert_close(model(x, t, y), (1 - ab).sqrt() * x + ab.sqrt() * v)
+    eps = model_eps(model, x, t, ab, y, prediction=model.prediction_type)
+    torch.testing.assert_close(eps, (1 - ab).sqrt() * x + ab.sqrt() * v)
+    a = sample(model, schedule, 2, steps=3, y=[1, 2], progress=False)  # reads model.prediction_type
+    b = sample(model, schedule, 2, steps=3, y=[1, 2], prediction_type="v", progress=False)
+    c = sample(model, schedule, 2, steps=3, y=[1, 2], prediction_type="eps", progress=False)
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    eps_model, _, _ = load_checkpoint(train(TrainConfig(steps=1, **SMALL), data=mnist, out=tmp_path / "e",
+                                            progress=False).checkpoint)
+    assert eps_model.prediction_type == "eps"
 
 
 def test_bf16_autocast_only_on_cpus_that_have_it(monkeypatch):

@@ -23,6 +23,7 @@ Exercise x mistake (chapter: exercise: mistakes):
     06 ddim_step           no_direction, variances, wraps_at_minus_one, ends_on_alpha_bar_0, direction_of_t
     07 guided_eps          w_form, sign_flipped, roles_swapped, scaled_conditional
     08 frechet_diagonal    variances, mean_not_squared, mean_only, square_root
+    09 euler_step          wrong_sign, denoised_as_slope, slope_times_sigma, sigma_next_as_step, jumps_to_x0
     12 hflip               upside_down, flips_all, coin_inverted, colours_reversed, transposed
 """
 
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .. import data, embeddings, forward, guidance, metrics, samplers, schedules, training
+from .. import data, embeddings, forward, guidance, metrics, samplers, schedules, solvers, training
 
 
 @dataclass(frozen=True)
@@ -533,6 +534,47 @@ _add(Exercise(
         Mistake("square_root", "the square root of the whole: a distance instead of FD's squared distance",
                 "FD (and FID) is the squared Fréchet distance; it is reported without the square root",
                 ("08", "The yardstick"), lambda m1, v1, m2, v2: _fd(m1, v1, m2, v2).sqrt()),
+    ),
+))
+
+
+# --- 09 · Faster samplers: the Euler step -----------------------------------------------------------
+
+
+def _euler_cases() -> list[Case]:
+    g = _gen(9)
+    x, eps = 5 * torch.randn(3, 1, 6, 6, generator=g), torch.randn(3, 1, 6, 6, generator=g)
+    return [Case((x, eps, sigma, sigma_next), label=f"sigma = {sigma:g} -> {sigma_next:g}",
+                 locate=lambda i, s=sigma, n=sigma_next: f"sigma = {s:g} -> {n:g}, element {i}")
+            for sigma, sigma_next in ((80.0, 40.0), (2.0, 0.5), (0.3, 0.0))]
+
+
+_add(Exercise(
+    name="euler_step", chapter="09_faster_samplers", function="my_euler_step",
+    signature="my_euler_step(x, eps, sigma, sigma_next)", returns="x~ at sigma_next, shaped like x",
+    hint="the predicted noise is the slope dx~/dsigma, and the step in sigma is sigma_next - sigma (negative: "
+         "sampling walks towards sigma = 0): return x + (sigma_next - sigma) * eps.",
+    reference=solvers.euler_step, package="diffusion_lab.solvers.euler_step", cases=_euler_cases,
+    shape_help="return only x~ at sigma_next, a tensor shaped like x.",
+    mistakes=(
+        Mistake("wrong_sign", "x + (sigma - sigma_next) * eps: the step has the wrong sign",
+                "sampling walks from large sigma to small, so sigma_next - sigma is negative and each step "
+                "removes noise; the flipped sign adds it",
+                ("09", "DDIM in sigma space"), lambda x, e, s, n: x + (s - n) * e),
+        Mistake("denoised_as_slope", "x + (sigma_next - sigma) * (x - sigma * eps): the denoised image as the slope",
+                "x~ - sigma eps is D, the predicted clean image; the slope dx~/dsigma = (x~ - D) / sigma is the "
+                "predicted noise eps itself",
+                ("09", "Where Euler goes wrong, and two fixes"), lambda x, e, s, n: x + (n - s) * (x - s * e)),
+        Mistake("slope_times_sigma", "x + (sigma_next - sigma) * sigma * eps: the slope multiplied by sigma",
+                "x~ - D is sigma eps; the slope is that divided by sigma, i.e. eps",
+                ("09", "DDIM in sigma space"), lambda x, e, s, n: x + (n - s) * s * e),
+        Mistake("sigma_next_as_step", "x + sigma_next * eps: sigma_next where the change in sigma belongs",
+                "Euler moves by (change in sigma) x (slope); (x - sigma eps) + sigma_next eps, DDIM's form, "
+                "is the same step written the other way",
+                ("09", "DDIM in sigma space"), lambda x, e, s, n: x + n * e),
+        Mistake("jumps_to_x0", "x - sigma * eps: the step lands on the predicted clean image",
+                "x~ - sigma eps is the prediction of x_0 (sigma = 0); one Euler step stops at sigma_next",
+                ("09", "DDIM in sigma space"), lambda x, e, s, n: x - s * e),
     ),
 ))
 

@@ -16,6 +16,7 @@ each viewer also
     frame_scrubber     a slider over the frames of a trajectory (t -> images), with optional panels beside
     sampler_controls   a steps slider and an eta slider over a precomputed table of DDIM results
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
+    sampler_viewer     a model-calls (NFE) slider with several samplers side by side (chapter 09)
     plot_picker        one control per setting over a plot drawn from precomputed numbers (curves, histograms)
 """
 
@@ -284,6 +285,41 @@ def guidance_viewer(
 
     _viewer([dropdown, slider], draw_into, width=5.0)
     return dropdown, slider
+
+
+def sampler_viewer(
+    images: dict,
+    samplers,
+    nfes,
+    nrow: int = 5,
+    static_per_cell: int = 5,
+    title=None,
+    captions: dict | None = None,
+):
+    """A slider over the number of model calls (NFE), with the samplers side by side: images[(sampler,
+    nfe)] are precomputed samples, the same seeds and labels in every cell, so only the sampler and
+    its budget differ. The static figure is the table (rows: NFE, columns: sampler).
+    captions: optional text per (sampler, nfe) under its panel's title (e.g. the calls actually made).
+    Returns the slider.
+    """
+    samplers, nfes = list(samplers), list(nfes)
+    by_nfe = {(n, s): x for (s, n), x in images.items()}
+    table_figure(by_nfe, nfes, samplers, "NFE", "sampler", per_cell=static_per_cell, title=title)
+    plt.show()
+    slider = W.SelectionSlider(options=[(str(n), n) for n in nfes], value=nfes[0],
+                               description="model calls", continuous_update=True,
+                               style={"description_width": "initial"}, layout=W.Layout(width="60%"))
+
+    def draw_into(axes):
+        for ax, name in zip(axes, samplers):
+            show_images(images[(name, slider.value)], nrow=nrow, ax=ax)
+            text = f"{name}, {slider.value} calls"
+            if captions and (name, slider.value) in captions:
+                text += f"\n{captions[(name, slider.value)]}"
+            ax.set_title(text, fontsize=10)
+
+    _viewer([slider], draw_into, panels=len(samplers), width=3.2)
+    return slider
 
 
 def plot_picker(options: dict, draw, static=None, title=None, width: float = 5.0):
