@@ -39,8 +39,10 @@ def command(cfg: dict, name: str) -> str:
 def results_for(name: str) -> list[dict]:
     rows = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        rows += [r for r in load_results(path.stem) if isinstance(r, dict) and r.get("checkpoint") == name]
-        # (some parts hold one dict, not rows: loss_per_t, paper_ddim)
+        if path.stem in ("samplers", "amp"):
+            continue  # the sampler sweep has its own table (README, "Faster samplers")
+        rows += [r for r in load_results(path.stem) if isinstance(r, dict) and r.get("checkpoint") == name
+                 and "fd" in r]  # evaluation rows only (not sampling_speed's); loss_per_t, paper_ddim hold one dict
     return rows
 
 
