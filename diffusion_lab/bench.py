@@ -5,8 +5,9 @@ beside this CPU's own measured ceiling (the best of a large matmul and a large 3
 fp32, and in bf16 where the CPU has it natively) and the ratio between them, then sampling throughput
 (guided DDIM) beside the bare forward pass at the same batch, as a ratio (1 = the sampler adds nothing
 to the network's own cost), and DDIM's speed-up over DDPM. FLOPs are counted by
-torch.utils.flop_counter (a multiply-add = 2 FLOPs), for one forward + backward pass. CPU only: every
-tensor here is made on the CPU.
+torch.utils.flop_counter (a multiply-add = 2 FLOPs), for one forward + backward pass. Every tensor is
+made on the CPU, except in the last line: the training step of the CIFAR-10 recipe on a CUDA GPU,
+measured when there is one and marked as skipped otherwise.
 """
 
 from __future__ import annotations
@@ -58,16 +59,17 @@ def conv_ceiling(dtype=torch.float32, reps: int = 5) -> float:
     return flops / timeit(lambda: F.conv2d(x, w, padding=1), reps) / 1e9
 
 
-def train_step_fn(model, batch: int, amp: bool, channels_last: bool = False):
+def train_step_fn(model, batch: int, amp: bool, channels_last: bool = False, device="cpu"):
+    device = torch.device(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randn(batch, model.in_channels, model.image_size, model.image_size)
+    x = torch.randn(batch, model.in_channels, model.image_size, model.image_size, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    t = torch.randint(0, 1000, (batch,))
-    y = torch.randint(0, model.num_classes + 1, (batch,)) if model.num_classes else None
+    t = torch.randint(0, 1000, (batch,), device=device)
+    y = torch.randint(0, model.num_classes + 1, (batch,), device=device) if model.num_classes else None
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(x, t, y)
         loss = F.mse_loss(out.float(), x)
         opt.zero_grad()
@@ -86,6 +88,27 @@ def count_flops(fn) -> int:
 def default_model(name: str):
     """The model `python -m diffusion_lab train --model NAME` builds for MNIST (TrainConfig's defaults)."""
     return build_model(name, **TrainConfig(model=name).model_kwargs(DATASETS["mnist"]))
+
+
+def gpu_training(batch: int = 128, reps: int = 20) -> dict | str:
+    """Training images/s of the CIFAR-10 recipe's U-Net (TrainConfig(dataset="cifar10")) on CUDA GPU 0,
+    bf16 autocast where the GPU has it; a sentence saying it was skipped when there is no CUDA GPU."""
+    if not torch.cuda.is_available():
+        return "skipped: no CUDA GPU on this machine (run bench where there is one for this line)"
+    device = torch.device("cuda")
+    cfg = TrainConfig(dataset="cifar10")
+    model = build_model(cfg.model, **cfg.model_kwargs(DATASETS["cifar10"])).to(device)
+    amp = torch.cuda.is_bf16_supported()
+    step = train_step_fn(model, batch, amp, device=device)
+
+    def synced():
+        step()
+        torch.cuda.synchronize()
+
+    sec = timeit(synced, reps, warmup=3)
+    return {"device": torch.cuda.get_device_name(0), "model": "unet, the CIFAR-10 recipe (32x32x3)",
+            "batch": batch, "bf16": amp, "images_per_s": round(batch / sec, 1),
+            "parameters": count_parameters(model)}
 
 
 def bench(batch: int = 64, reps: int = 5, sample_num: int = 16, ddim_steps: int = 20, ddpm_T: int = 100) -> dict:
@@ -125,6 +148,7 @@ def bench(batch: int = 64, reps: int = 5, sample_num: int = 16, ddim_steps: int 
     ddim = time.perf_counter() - t0
     out["sample_ddpm_images_per_s"] = {"1000_steps": round(sample_num / (per_step * 1000), 3)}
     out["ddim_speedup_over_ddpm"] = round(per_step * 1000 / ddim, 1)
+    out["gpu_train_cifar10"] = gpu_training()
     return out
 
 
@@ -174,3 +198,9 @@ def main() -> None:
           f"{v['images_per_s']} img/s; the network sees {v['network_images_per_s']} img/s, against "
           f"{v['forward_images_per_s']} img/s in a bare forward pass at the same batch = {v['ratio']:.2f}")
     print(f"DDIM {v['steps']} steps is {r['ddim_speedup_over_ddpm']}x faster than DDPM 1000 steps")
+    gpu = r["gpu_train_cifar10"]
+    if isinstance(gpu, str):
+        print(f"GPU: {gpu}")
+    else:
+        print(f"GPU: {gpu['device']}: CIFAR-10 recipe training {gpu['images_per_s']} img/s "
+              f"(batch {gpu['batch']}, bf16 {gpu['bf16']})")

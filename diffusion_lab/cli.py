@@ -27,6 +27,7 @@ import numpy as np
 from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
+from .distributed import is_main_process, world_size
 from .samplers import SAMPLERS, SPACINGS
 from .settings import pick_device
 from .solvers import FINAL_SIGMAS, ODE_SAMPLERS
@@ -90,8 +91,8 @@ def _train_flag_type(hint):
     kind = typing.get_origin(hint) or hint
     if kind is bool:
         return {"action": argparse.BooleanOptionalAction}
-    if kind is tuple:
-        return {"type": lambda text: tuple(_integers(text))}
+    if kind is tuple:  # "1,2,2" -> (1, 2, 2); "none" -> () (channel_mults' check refuses it)
+        return {"type": lambda text: () if text.strip().lower() in ("", "none") else tuple(_integers(text))}
     return {"type": kind, "metavar": {int: "N", float: "X"}.get(kind)}
 
 
@@ -127,7 +128,7 @@ def train_command(settings: dict) -> str:
     """The `train` command that trains with these TrainConfig settings (a dict, e.g. a checkpoint's):
     dataset, model, conditioning, budget and seed always; any other setting where it differs from
     TrainConfig's default (unet-only settings only for the unet)."""
-    defaults = TrainConfig(model=settings["model"])
+    defaults = TrainConfig(model=settings["model"], dataset=settings.get("dataset", "mnist"))
     always = {"dataset", "model", "conditional", "seed"}
     parts = ["python -m diffusion_lab train"]
     for f in dataclasses.fields(TrainConfig):
@@ -145,7 +146,7 @@ def train_command(settings: dict) -> str:
         if isinstance(value, bool):
             parts.append(flag if value else "--no-" + flag[2:])
         elif isinstance(value, tuple):
-            parts.append(f"{flag} {','.join(map(str, value))}")
+            parts.append(f"{flag} {','.join(map(str, value)) or 'none'}")
         else:
             parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     return " ".join(parts)
@@ -202,7 +203,8 @@ def _parser() -> Parser:
             g.add_argument("--labels", type=_integers, help="comma-separated class indices, one per image")
             g.add_argument("--per-class", type=_count, help="K images of every class")
             g.add_argument("--prompt", help='text models: a prompt in words, e.g. "a thick seven"')
-        s.add_argument("--num", type=_count, help="number of images (default: 16 for sample, 1000 for evaluate)")
+        s.add_argument("--num", type=_count, help="number of images (default: 16 for sample; 1000 for evaluate, "
+                       "or as many as the shipped real features give a floor for: fewer for CIFAR-10)")
         s.add_argument("--seed", type=_seed, default=0)
         s.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
         if name == "sample":
@@ -244,10 +246,12 @@ def cmd_train(a) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     r = train(cfg, out=a.out, resume=a.resume, device=device)
+    if not is_main_process():  # under a launcher the main process speaks for all
+        return
     tail = r.losses[-100:]
     print(json.dumps({
         "checkpoint": str(r.checkpoint), "steps": r.step, "seconds": round(r.seconds, 1),
-        "images_per_second": round(r.images_per_second, 1),
+        "processes": world_size(), "images_per_second": round(r.images_per_second, 1),
         "final_loss_mean_100": round(sum(tail) / max(1, len(tail)), 5),
     }))
 
@@ -373,8 +377,7 @@ def cmd_evaluate(a) -> None:
     model, _, _ = load_checkpoint(path, device=device)
     options = sampling_options(a, model)
     options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
-    result = evaluate_checkpoint(path, device=device, num=a.num or 1000, guidance=a.guidance, progress=True,
-                                 **options)
+    result = evaluate_checkpoint(path, device=device, num=a.num, guidance=a.guidance, progress=True, **options)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

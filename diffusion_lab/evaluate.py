@@ -41,11 +41,21 @@ def real_split(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
         classes = int(test_labels.max()) + 1
         per_class = [a_idx[test_labels[a_idx] == c] for c in range(classes)]
         rarest = min(range(classes), key=lambda c: len(per_class[c]))
-        if len(per_class[rarest]) < -(-num // classes):
+        if len(per_class[rarest]) < -(-num // classes):  # a small reference set (CIFAR-10's) runs out first
             raise ValueError(f"num={num} class-balanced needs {-(-num // classes)} of each class from half the "
-                             f"test set, which has {len(per_class[rarest])} of class {rarest}; use a smaller num.")
+                             f"test set, which has {len(per_class[rarest])} of class {rarest}; use --num <= "
+                             f"{classes * len(per_class[rarest])}.")
         chosen = torch.stack([per_class[i % classes][i // classes] for i in range(num)])
     return test_feats[chosen], test_feats[b_idx]
+
+
+def largest_num(test_labels: torch.Tensor, conditional: bool, seed: int = 0) -> int:
+    """The most samples real_floor can compare at: half the reference set, or, class-balanced, ten times
+    the scarcest class in that half."""
+    perm = torch.randperm(len(test_labels), generator=torch.Generator().manual_seed(seed))[: len(test_labels) // 2]
+    if not conditional:
+        return len(perm)
+    return int(test_labels.max() + 1) * int(torch.bincount(test_labels[perm]).min())
 
 
 def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
@@ -54,10 +64,11 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     return frechet_distance(held_out, reference), reference
 
 
-def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", steps=20, eta=0.0, spacing="leading",
+def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0, spacing="leading",
                    karras=False, final_sigma="zero", guidance=None, clip_x0=False, amp=True, k=3, seed=0, batch=250,
                    progress=False, condition=None, decode=None) -> dict:
-    """Sample `num` images (class-balanced when the model is conditional) and measure them.
+    """Sample `num` images (class-balanced when the model is conditional) and measure them. num=None:
+    1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10).
 
     amp: bf16 autocast in the network where the hardware has it natively (sample(amp=...)); the
     README shows it leaves FD unchanged within seed noise. Precision and recall use k-NN balls with
@@ -67,6 +78,8 @@ def evaluate_model(model, schedule, dataset: str, *, num=1000, sampler="ddim", s
         latent diffusion model (its autoencoder's decode; timed with the sampling).
     """
     clf, info, test_feats, test_labels = load_classifier(dataset)
+    if num is None:
+        num = min(1000, largest_num(test_labels, model.num_classes is not None or condition is not None))
     labels = None
     if model.num_classes is not None or condition is not None:
         labels = torch.arange(num) % info["num_classes"]

@@ -41,10 +41,11 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .data import DATASETS, ImageData, dataset_info, load_data
+from .distributed import accelerate_precision_note, is_main_process, make_accelerator, shard, world_size
 from .forward import PREDICTION_TYPES, q_sample, v_target
 from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
-from .settings import autocast_dtype, pick_device, progress_bar
+from .settings import autocast_dtype, progress_bar
 from .unet import TIME_EMBEDDINGS
 
 UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
@@ -52,7 +53,21 @@ MINIMAL_WIDTH = 64  # Yu 2025 (arXiv:2512.07201) uses 128; 64 keeps it trainable
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
 LOSS_WEIGHTINGS = ("simple", "min_snr")
-UNET_ONLY = ("channel_mults", "num_res_blocks", "attention", "time_embedding")  # the minimal U-Net has none
+UNET_ONLY = ("channel_mults", "num_res_blocks", "attention", "attention_resolutions", "time_embedding", "dropout")
+# (the minimal U-Net has none of these)
+# The settings below default to None and are resolved by the dataset: the 28x28 grey images get the recipe
+# measured on a CPU (scripts/recipe_sweep.py), the 32x32 colour ones (CIFAR-10) the literature's settings
+# (Ho et al. 2020, appendix B: 2 residual blocks per level, dropout 0.1, horizontal flips, lr 2e-4 at
+# batch 128, EMA 0.9999), at a width that fits a shipped checkpoint (1.6M parameters, 6.4 MB; the paper's
+# 128 channels and levels (1, 2, 2, 2) are 35.7M). Attention stays in the middle (8x8) only: DDPM's extra
+# attention at 16x16 lowered the held-out loss neither at equal steps nor at equal time at small scale on
+# a CPU (scripts/cifar_attention.py, data/results/cifar_attention.json); --attention-resolutions 16 adds it.
+DEFAULTS = {"channel_mults": (1, 2, 2), "num_res_blocks": 1, "attention_resolutions": (), "dropout": 0.0,
+            "hflip": False, "batch_size": 64, "lr": 1e-3, "warmup": 100, "ema_decay": 0.999}
+DATASET_DEFAULTS = {
+    "cifar10": {"base_channels": 32, "num_res_blocks": 2, "dropout": 0.1, "hflip": True, "batch_size": 128,
+                "lr": 2e-4, "warmup": 1000, "ema_decay": 0.9999},
+}
 # Checkpoints written before a setting existed trained with these values (their JSON lacks the key).
 BEFORE_THE_SETTING = {"loss_weighting": "simple", "prediction": "eps"}
 
@@ -61,6 +76,23 @@ def setting(default, help: str, **cli):
     """A TrainConfig field: its default, its help text, and for the command line optional `choices`,
     `flags` (instead of --field-name) and `metavar`. cli.py makes one `train` flag per field from them."""
     return field(default=default, metadata={"help": help, **cli})
+
+
+def default_setting(name: str, dataset: str, model: str = "unet"):
+    """The default of a setting that depends on the dataset (DEFAULTS, DATASET_DEFAULTS); the width
+    also depends on the model (DEFAULT_WIDTH; the CIFAR-10 width is our U-Net's)."""
+    table = DATASET_DEFAULTS.get(dataset, {})
+    if name == "base_channels":
+        return table.get(name, UNET_WIDTH) if model == "unet" else DEFAULT_WIDTH.get(model)
+    return table.get(name, DEFAULTS[name])
+
+
+def by_dataset(name: str) -> str:
+    """The help text's "(default: ...)" of a dataset-dependent setting."""
+    def text(value):
+        return (",".join(map(str, value)) or "none") if isinstance(value, tuple) else str(value)
+    parts = [text(DEFAULTS[name])] + [f"{d}: {text(t[name])}" for d, t in DATASET_DEFAULTS.items() if name in t]
+    return " (default: " + "; ".join(parts) + ")"
 
 
 @dataclass
@@ -72,13 +104,21 @@ class TrainConfig:
     conditional: bool = setting(True, "class-conditional, with label dropout for classifier-free guidance")
     base_channels: int | None = setting(
         None, "channels at the top level (default: "
-        + ", ".join(f"{w} for {m}" for m, w in DEFAULT_WIDTH.items()) + ")")
-    channel_mults: tuple[int, ...] = setting((1, 2, 2), "unet only: channel multiplier per resolution level",
-                                             metavar="M,M,...")
-    num_res_blocks: int = setting(1, "unet only: residual blocks per resolution level")
+        + ", ".join(f"{w} for {m}" for m, w in DEFAULT_WIDTH.items()) + "; cifar10: "
+        + f"{DATASET_DEFAULTS['cifar10']['base_channels']} for unet)")
+    channel_mults: tuple[int, ...] | None = setting(None, "unet only: channel multiplier per resolution level"
+                                                    + by_dataset("channel_mults"), metavar="M,M,...")
+    num_res_blocks: int | None = setting(None, "unet only: residual blocks per resolution level"
+                                         + by_dataset("num_res_blocks"))
     attention: bool = setting(True, "unet only: self-attention at the lowest resolution")
+    attention_resolutions: tuple[int, ...] | None = setting(
+        None, "unet only: self-attention also after every residual block at these resolutions in pixels "
+        "('none' for none; DDPM: 16)" + by_dataset("attention_resolutions"), metavar="R,R,...")
     time_embedding: str = setting("every", "unet only: t and y enter every residual block, or only the middle "
                                   "ones (Yu 2025's choice, for the ablation)", choices=TIME_EMBEDDINGS)
+    dropout: float | None = setting(None, "unet only: dropout in the residual blocks" + by_dataset("dropout"))
+    hflip: bool | None = setting(None, "flip each training image left-right with probability 1/2"
+                                 + by_dataset("hflip"))
     p_uncond: float = setting(0.1, "label dropout: the probability that a label is replaced by the null label")
     schedule: str = setting("linear", "noise schedule (beta_t)", choices=SCHEDULES)
     T: int = setting(1000, "diffusion steps", flags=("-T", "--timesteps"))
@@ -86,13 +126,17 @@ class TrainConfig:
                               choices=PREDICTION_TYPES)
     loss_weighting: str = setting("min_snr", "simple: eq. 14, every t alike; min_snr: Hang et al. 2023, gamma 5",
                                   choices=LOSS_WEIGHTINGS)
-    batch_size: int = setting(64, "images per optimizer step")
-    lr: float = setting(1e-3, "peak learning rate (AdamW), reached after the warm-up")
-    warmup: int = setting(100, "learning-rate warm-up steps")
+    batch_size: int | None = setting(None, "images per process and micro-batch; effective batch = batch_size "
+                                     "x processes x grad_accum" + by_dataset("batch_size"))
+    grad_accum: int = setting(1, "micro-batches whose gradients add up to one optimizer step (gradient "
+                              "accumulation: a larger effective batch in the same memory)")
+    lr: float | None = setting(None, "peak learning rate (AdamW), reached after the warm-up" + by_dataset("lr"))
+    warmup: int | None = setting(None, "learning-rate warm-up steps" + by_dataset("warmup"))
     steps: int | None = setting(None, f"optimizer steps (default: {DEFAULT_STEPS} when minutes is not given "
                                 "either; with both, whichever budget ends first)")
     minutes: float | None = setting(None, "wall-clock budget in minutes")
-    ema_decay: float = setting(0.999, "decay of the moving average of the weights (the model sampled from)")
+    ema_decay: float | None = setting(None, "decay of the moving average of the weights (the model sampled from)"
+                                      + by_dataset("ema_decay"))
     grad_clip: float = setting(1.0, "largest gradient norm; larger gradients are scaled down to it")
     seed: int = setting(0, "random seed of the weights, the batches, t, the noise and the label dropout")
     amp: bool = setting(True, "bf16 autocast where native: CUDA and CPUs with AVX512-BF16/AMX "
@@ -106,8 +150,9 @@ class TrainConfig:
 
     def __post_init__(self):
         # The defaults that depend on another setting, resolved here so the config says what runs.
-        if self.base_channels is None and self.model in DEFAULT_WIDTH:
-            self.base_channels = DEFAULT_WIDTH[self.model]
+        for name in ("base_channels", *DEFAULTS):
+            if getattr(self, name) is None:
+                setattr(self, name, default_setting(name, self.dataset, self.model))
         if self.steps is None and self.minutes is None:
             self.steps = DEFAULT_STEPS
 
@@ -132,7 +177,9 @@ class TrainConfig:
                 "channel_mults": list(self.channel_mults),
                 "num_res_blocks": self.num_res_blocks,
                 "attention": self.attention,
+                "attention_resolutions": list(self.attention_resolutions),
                 "time_embedding": self.time_embedding,
+                "dropout": self.dropout,
             }
         return kw
 
@@ -142,9 +189,9 @@ class TrainConfig:
             if "choices" in f.metadata:
                 choices = f.metadata["choices"]
                 _need(getattr(self, f.name) in choices, f.name, self, "one of " + ", ".join(map(repr, choices)))
-        for name in ("attention", "conditional", "amp", "text"):
+        for name in ("attention", "conditional", "amp", "text", "hflip"):
             _need(isinstance(getattr(self, name), bool), name, self, "True or False")
-        for name in ("batch_size", "num_res_blocks", "T"):
+        for name in ("batch_size", "grad_accum", "num_res_blocks", "T"):
             _need(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, self, "a positive integer")
         for name in ("warmup", "checkpoint_every"):
             _need(_is_int(getattr(self, name)) and getattr(self, name) >= 0, name, self, "an integer >= 0")
@@ -155,6 +202,15 @@ class TrainConfig:
         mults = self.channel_mults
         _need(isinstance(mults, (tuple, list)) and len(mults) > 0 and all(_is_int(m) and m >= 1 for m in mults),
               "channel_mults", self, "one or more positive integers, e.g. (1, 2, 2)")
+        res = self.attention_resolutions
+        _need(isinstance(res, (tuple, list)) and all(_is_int(r) and r >= 1 for r in res), "attention_resolutions",
+              self, "zero or more positive integers (pixels), e.g. (16,)")
+        if self.model == "unet" and res:  # the dataset was checked among the choices above
+            size = DATASETS[self.dataset].size
+            levels = [size // 2**level for level in range(len(mults))]
+            _need(set(res) <= set(levels), "attention_resolutions", self,
+                  f"among this U-Net's levels for {self.dataset} ({', '.join(map(str, levels))} pixels)")
+        _need(_is_number(self.dropout) and 0.0 <= self.dropout < 1.0, "dropout", self, "in [0, 1)")
         _need(_is_number(self.p_uncond) and 0.0 <= self.p_uncond < 1.0, "p_uncond", self, "in [0, 1)")
         _need(_is_number(self.ema_decay) and 0.0 <= self.ema_decay < 1.0, "ema_decay", self, "in [0, 1)")
         _need(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed", self, "an integer in 0..2**63-1")
@@ -185,7 +241,7 @@ def _need(ok: bool, name: str, cfg: TrainConfig, what: str) -> None:
 
 @dataclass
 class TrainResult:
-    model: torch.nn.Module  # the EMA model, in eval mode: sample from this one
+    model: torch.nn.Module | None  # the EMA model, in eval mode: sample from this one (None but on the main process)
     raw_model: torch.nn.Module
     losses: list[float] = field(default_factory=list)
     step: int = 0
@@ -208,6 +264,14 @@ def drop_labels(y: torch.Tensor, p_uncond: float, null_label: int, generator=Non
     """
     drop = torch.rand(len(y), generator=generator) < p_uncond
     return torch.where(drop.to(y.device), torch.full_like(y, null_label), y)
+
+
+def hflip(x0: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Horizontal flips, DDPM's augmentation for CIFAR-10 (Ho et al. 2020, appendix B): the images
+    x0 (B, C, H, W) whose entry in the boolean `flip` (B,) is True come back mirrored left-right (the
+    last axis, W, reversed); the others come back as they are. A mirrored photograph is as likely as
+    the original, so the model learns from twice the images and favours neither side."""
+    return torch.where(flip.to(x0.device)[:, None, None, None], x0.flip(-1), x0)
 
 
 def ema_decay_at(step: int, decay: float) -> float:
@@ -298,29 +362,37 @@ def train(
 ) -> TrainResult:
     """Train a noise predictor. `out` is the checkpoint path (None: keep in memory only).
 
+    One process, or many started by `accelerate launch` / `torchrun` (data parallel, distributed.py):
+    every process then runs this same function on its own device and slice of each batch; the main
+    process alone keeps the EMA, shows the progress bar and writes the checkpoint.
     resume=True continues from `out` with the settings saved there; only the budget (steps, minutes)
-    comes from `cfg` (the command line refuses other settings that differ from the saved ones).
+    comes from `cfg` (the command line refuses other settings that differ from the saved ones). A run
+    saved by N processes resumes on M: grad_accum changes so that the effective batch stays the same.
     on_step(step, loss) is called after every step (the notebooks draw a live loss curve with it).
     Every setting and the output path are checked before any data is loaded or any step is taken.
     """
     cfg.validate()
     if out is not None:
         checkpoint_paths(out)  # a wrong suffix fails now, not after the training
-    device = pick_device(device)
     start, losses, seconds_before = 0, [], 0.0
     if resume:
         if out is None:
             raise ValueError("resume=True needs the checkpoint path `out` to resume from.")
         saved = read_config(out)
         cfg = TrainConfig(**saved_settings(saved) | {"steps": cfg.steps, "minutes": cfg.minutes})
+        cfg.grad_accum = _resumed_accumulation(saved, cfg, world_size())
         start = saved["training"]["steps_done"]
         seconds_before = saved["training"].get("seconds", 0.0)
     if data is not None and data.info.name != cfg.dataset:
         raise ValueError(f"data holds {data.info.name!r} images but the config says dataset={cfg.dataset!r}.")
+    accelerator, device = make_accelerator(device, cfg.grad_accum)
+    main, processes = accelerator.is_main_process, accelerator.num_processes
+    if main and accelerate_precision_note():
+        print(accelerate_precision_note())
+    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit, verbose=main)
     torch.manual_seed(cfg.seed)
     schedule = make_schedule(cfg.schedule, cfg.T)
     model = build_model(cfg.model, **cfg.model_kwargs(dataset_info(cfg.dataset))).to(device)
-    data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit)
     images = data.images
     if cfg.autoencoder:  # latent diffusion: encode the whole set once, then train on the latents
         from .autoencoder import encode_all, load_autoencoder
@@ -328,65 +400,90 @@ def train(
         images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress)
     condition = _conditioning(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
-        ema_model, _, _ = load_checkpoint(out, device=device)
-        ema.load_state_dict(ema_model.state_dict())
+        if main:
+            ema_model, _, _ = load_checkpoint(out, device=device)
+            ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
+    net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
 
     amp = autocast_dtype(device) if cfg.amp else None
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
+    per_step = cfg.batch_size * processes * cfg.grad_accum  # the effective batch: every process draws it all
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
+    # the noise: from the same CPU stream, except on CUDA, where the GPU draws it faster itself
+    noise_gen = torch.Generator(device).manual_seed(cfg.seed + start) if device.type == "cuda" else gen
     t0 = time.perf_counter()
     step = start
-    bar = progress_bar(total=total, initial=start, desc="train", disable=not progress, leave=False)
+    bar = progress_bar(total=total, initial=start, desc="train", disable=not (progress and main), leave=False)
     model.train()
     while True:
         elapsed = time.perf_counter() - t0
+        if cfg.minutes and processes > 1:  # every process stops at the same step: the main one's clock
+            elapsed = float(accelerator.reduce(torch.tensor(elapsed, device=device), "max"))
         progress_frac = max(
             (step - start) / (total - start) if total else 0.0,
             elapsed / (60 * cfg.minutes) if cfg.minutes else 0.0,
         )
         if progress_frac >= 1.0:
             break
-        idx = torch.randint(len(images), (cfg.batch_size,), generator=gen)
-        x0 = images[idx].to(device)
-        y = condition(idx, gen).to(device) if condition is not None else None
-        t = torch.randint(cfg.T, (cfg.batch_size,), generator=gen).to(device)
-        noise = torch.randn(x0.shape, generator=gen).to(device)
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            loss = diffusion_loss(model, x0, t, noise, schedule, y, prediction=cfg.prediction,
-                                  weighting=cfg.loss_weighting)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower --lr.")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, progress_frac, cfg)
-        opt.step()
-        ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
+        idx = torch.randint(len(images), (per_step,), generator=gen)
+        y = condition(idx, gen) if condition is not None else None  # labels or prompt tokens
+        t = torch.randint(cfg.T, (per_step,), generator=gen)
+        flip = torch.rand(per_step, generator=gen) < 0.5 if cfg.hflip else None
+        shape = (per_step, *images.shape[1:])
+        noise = torch.randn(shape, generator=noise_gen, device=noise_gen.device).to(device)
+        step_loss = torch.zeros((), device=device)
+        for micro in range(cfg.grad_accum):
+            mine = shard(cfg.batch_size, micro, accelerator)
+            x0 = images[idx[mine]]
+            if flip is not None:
+                x0 = hflip(x0, flip[mine])
+            with accelerator.accumulate(net):
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    loss = diffusion_loss(net, x0.to(device), t[mine].to(device), noise[mine], schedule,
+                                          y[mine].to(device) if y is not None else None,
+                                          prediction=cfg.prediction, weighting=cfg.loss_weighting)
+                mean_loss = accelerator.reduce(loss.detach(), "mean") if processes > 1 else loss.detach()
+                if not torch.isfinite(mean_loss):  # the same verdict in every process: none waits alone
+                    raise FloatingPointError(f"loss became {mean_loss.item()} at step {step}; lower --lr.")
+                accelerator.backward(loss)  # divided by grad_accum; DDP averages over processes
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    for group in opt.param_groups:
+                        group["lr"] = lr_at(step, progress_frac, cfg)
+                prepared_opt.step()  # skipped by Accelerate until the last micro-batch
+                prepared_opt.zero_grad(set_to_none=True)
+            step_loss += mean_loss / cfg.grad_accum
+        if main:
+            ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
         step += 1
-        losses.append(loss.item())
+        losses.append(step_loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         if on_step is not None:
             on_step(step, losses[-1])
-        if out is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            _save(out, cfg, model, ema, opt, data, step, seconds_before + time.perf_counter() - t0)
+        if main and out is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            _save(out, cfg, model, ema, opt, data, step, seconds_before + time.perf_counter() - t0, processes)
     bar.close()
     seconds = time.perf_counter() - t0
     ckpt = None
     if out is not None:
-        ckpt = _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds)
-    ema.prediction_type = model.prediction_type = cfg.prediction  # the samplers convert v to eps
+        if main:
+            _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds, processes)
+        ckpt = checkpoint_paths(out)[0]
+    accelerator.wait_for_everyone()  # no process returns before the checkpoint is written
+    model.prediction_type = cfg.prediction  # the samplers convert v to eps
+    if main:
+        ema.prediction_type = cfg.prediction
     return TrainResult(
-        model=ema.eval(),
+        model=ema.eval() if main else None,
         raw_model=model,
         losses=losses,
         step=step,
         seconds=seconds,
-        images_per_second=(step - start) * cfg.batch_size / max(seconds, 1e-9),
+        images_per_second=(step - start) * per_step / max(seconds, 1e-9),
         checkpoint=ckpt,
     )
 
@@ -410,20 +507,56 @@ def _conditioning(cfg: TrainConfig, data: ImageData):
     return None
 
 
+def _resumed_accumulation(saved: dict, cfg: TrainConfig, processes: int) -> int:
+    """grad_accum for resuming a run on `processes` processes with the saved effective batch.
+
+    A checkpoint records the effective batch it trained with (batch_size x processes x grad_accum); resumed
+    on another number of processes, gradient accumulation makes up the difference, so the run goes on
+    with the same recipe. A ValueError names the process counts that can, when none of it fits.
+    """
+    effective = saved["training"].get("effective_batch", cfg.batch_size * cfg.grad_accum)
+    per_micro = cfg.batch_size * processes
+    if effective % per_micro:
+        fits = [n for n in range(1, effective // cfg.batch_size + 1) if effective % (cfg.batch_size * n) == 0]
+        raise ValueError(f"the checkpoint trained with an effective batch of {effective} (batch_size "
+                         f"{cfg.batch_size} per process); {processes} processes cannot keep it. Resume with "
+                         f"{', '.join(map(str, fits))} processes.")
+    accum = effective // per_micro
+    if accum != cfg.grad_accum and is_main_process():
+        print(f"resuming on {processes} process(es): grad_accum {accum} (was {cfg.grad_accum}) keeps the "
+              f"effective batch of {effective}.")
+    return accum
+
+
 def saved_settings(config: dict) -> dict:
     """The TrainConfig settings a checkpoint was trained with, from its JSON config; a setting the
     checkpoint predates gets the value it was trained with (BEFORE_THE_SETTING)."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    found = {k: (tuple(v) if k == "channel_mults" else v) for k, v in config["training"].items() if k in names}
+    found = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["training"].items() if k in names}
     return {**BEFORE_THE_SETTING, **found, "dataset": config["dataset"]}
 
 
-def _save(out, cfg, model, ema, opt, data, step, seconds) -> Path:
+def _save(out, cfg, model, ema, opt, data, step, seconds, processes=1) -> Path:
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     for i, p in enumerate(model.parameters()):
         for k, v in opt.state.get(p, {}).items():
             state[f"opt.{i}.{k}"] = torch.as_tensor(v)
-    return save_checkpoint(out, ema, _checkpoint_config(cfg, ema, data, step, seconds, out), state)
+    config = _checkpoint_config(cfg, ema, data, step, seconds, out)
+    config["training"] |= {"processes": processes, "effective_batch": cfg.batch_size * processes * cfg.grad_accum,
+                           "hardware": _hardware(next(model.parameters()).device, processes)}
+    return save_checkpoint(out, ema, config, state)
+
+
+def _hardware(device: torch.device, processes: int) -> str:
+    """What trained it, for the model card: "1 process on CPU (2 threads per process)", "4 processes on NVIDIA H100"."""
+    if device.type == "cuda":
+        what = torch.cuda.get_device_name(device)
+    elif device.type == "mps":
+        what = "Apple MPS"
+    else:
+        threads = torch.get_num_threads()
+        what = f"CPU ({threads} thread{'s' if threads > 1 else ''} per process)"
+    return f"{processes} process{'es' if processes > 1 else ''} on {what}"
 
 
 def _restore_train_state(state: dict, model, opt, source: str) -> None:

@@ -8,7 +8,8 @@ every block did no better than in the middle blocks only.
   shift after its GroupNorm, so each resolution knows how noisy its input is (time_embedding="middle"
   keeps only the middle blocks', as Yu 2025's minimal U-Net does, for the comparison in chapter 08);
 - skips are concatenated, SiLU activations, GroupNorm before each conv;
-- optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap;
+- optional self-attention at the lowest resolution (7x7 for MNIST), where it is cheap, and, for larger
+  images, after each residual block at the resolutions in `attention_resolutions` (DDPM: 16x16 of CIFAR-10).
 - optional text conditioning (vocab_size=...): a small transformer encodes the prompt's tokens
   (text.TextEncoder) and a cross-attention block after every residual block lets each position read
   them (Rombach et al. 2022, sec. 3.3). Without it the model is exactly as before, so older
@@ -37,21 +38,23 @@ class ResBlock(nn.Module):
     partly subtracted again by the norm.
     """
 
-    def __init__(self, cin: int, cout: int, emb_dim: int | None, dropout: float = 0.0):
+    def __init__(self, cin: int, cout: int, emb_dim: int | None, dropout: float = 0.0, attention: bool = False):
         super().__init__()
         self.norm1, self.conv1 = group_norm(cin, GROUPS), nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * cout) if emb_dim else None  # None: this block is not told t
         self.norm2, self.conv2 = group_norm(cout, GROUPS), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = nn.Dropout(dropout)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        if attention:  # DDPM's AttnBlock after the residual block, at the resolutions asked for
+            self.attn = Attention(cout)
 
     def forward(self, x, emb):
         h = self.norm2(self.conv1(F.silu(self.norm1(x))))
         if self.emb is not None:
             scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
             h = h * (1 + scale) + shift
-        h = self.conv2(self.dropout(F.silu(h)))
-        return h + self.skip(x)
+        h = self.conv2(self.dropout(F.silu(h))) + self.skip(x)
+        return self.attn(h) if hasattr(self, "attn") else h
 
 
 class Attention(nn.Module):
@@ -125,6 +128,7 @@ class UNet(nn.Module):
         text_dim: int = 64,
         text_depth: int = 2,
         text_heads: int = 4,
+        attention_resolutions: tuple[int, ...] = (),
     ):
         super().__init__()
         if time_embedding not in TIME_EMBEDDINGS:
@@ -145,10 +149,15 @@ class UNet(nn.Module):
         self.label_emb = LabelEmbedding(num_classes, emb_dim) if num_classes else None
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
 
+        sizes = [image_size // 2**level for level in range(len(channel_mults))]
+        if not set(attention_resolutions) <= set(sizes):
+            raise ValueError(f"attention_resolutions {tuple(attention_resolutions)}: this U-Net's levels are "
+                             f"{', '.join(map(str, sizes))} pixels wide; choose among those.")
+        attend = [size in tuple(attention_resolutions) for size in sizes]
         self.down, skips, ch = nn.ModuleList(), [base_channels], base_channels
         for level, mult in enumerate(channel_mults):
             for _ in range(num_res_blocks):
-                self.down.append(ResBlock(ch, base_channels * mult, outer, dropout))
+                self.down.append(ResBlock(ch, base_channels * mult, outer, dropout, attend[level]))
                 ch = base_channels * mult
                 skips.append(ch)
             if level < len(channel_mults) - 1:
@@ -162,7 +171,7 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mults))):
             for _ in range(num_res_blocks + 1):
-                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, outer, dropout))
+                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, outer, dropout, attend[level]))
                 ch = base_channels * mult
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))

@@ -59,7 +59,7 @@ if "google.colab" in sys.modules:
         print("diffusion_lab is installed")
     else:
         keep = []  # what Colab already has stays as it is: pinned at its installed version
-        for dist in ('torch', 'torchvision', 'numpy', 'matplotlib', 'ipywidgets', 'tqdm', 'safetensors'):
+        for dist in ('torch', 'torchvision', 'numpy', 'matplotlib', 'ipywidgets', 'tqdm', 'safetensors', 'accelerate'):
             try:
                 keep.append(f"{dist}=={importlib.metadata.version(dist)}")
             except importlib.metadata.PackageNotFoundError:

@@ -31,6 +31,13 @@ def test_bench_times_the_models_train_builds_by_default():
     assert default_model("minimal").config["base_channels"] == MINIMAL_WIDTH
 
 
+def test_the_gpu_line_says_it_was_skipped_without_a_gpu(monkeypatch):
+    from diffusion_lab.bench import gpu_training
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_training().startswith("skipped: no CUDA GPU")
+
+
 def test_sampling_efficiency_compares_like_with_like():
     """The ratio divides the images the network processed while sampling (2 x batch x steps when
     guided) by its bare forward throughput at that same batch."""

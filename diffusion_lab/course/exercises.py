@@ -27,6 +27,7 @@ Exercise x mistake (chapter: exercise: mistakes):
     10 gaussian_kl         no_half, std_for_variance, mean_over_latent, log_var_sign
     11 attention_weights   no_scaling, softmax_over_positions, padding_not_masked, padding_masked_with_zero,
                            keys_as_queries
+    12 hflip               upside_down, flips_all, coin_inverted, colours_reversed, transposed
 """
 
 from __future__ import annotations
@@ -672,5 +673,58 @@ _add(Exercise(
                 "shape (B, positions, tokens)",
                 ("11", "Cross-attention"),
                 lambda q, k, keep: (k @ q.transpose(1, 2) / q.shape[-1] ** 0.5).softmax(-1)),
+    ),
+))
+
+
+# --- 12 · Scale up: the recipe's horizontal flips -------------------------------------------------
+
+
+def _flip_cases() -> list[Case]:
+    x0 = torch.randn(4, 3, 6, 6, generator=_gen(12))
+    cases = []
+    for coins in ([True, False, False, True], [False, False, False, False]):
+        flip = torch.tensor(coins)
+        cases.append(Case((x0, flip), label=f"flip = {coins}",
+                          locate=lambda i, c=coins: f"image {i[0]} (flip {c[i[0]]}), channel {i[1]}, "
+                                                    f"row {i[2]}, column {i[3]}"))
+    return cases
+
+
+def _where_flip(flip, mirrored, x0):
+    return torch.where(flip[:, None, None, None], mirrored, x0)
+
+
+_add(Exercise(
+    name="hflip", chapter="12_scale_up", function="hflip",
+    signature="hflip(x0, flip)", returns="a tensor shaped like x0: image i mirrored left-right where flip[i]",
+    hint="x0.flip(-1) mirrors every image left-right (the last axis is the width); "
+         "torch.where(flip[:, None, None, None], x0.flip(-1), x0) keeps it only where the coin says so.",
+    reference=training.hflip, package="diffusion_lab.training.hflip", cases=_flip_cases,
+    shape_help="flip has shape (B,): give it three more axes, flip[:, None, None, None], so that it "
+               "picks whole images of x0 (B, C, H, W).",
+    mistakes=(
+        Mistake("upside_down", "x0.flip(-2): the chosen images turned upside down, not mirrored",
+                "a photograph upside down (sky at the bottom) is not one the data could hold; "
+                "a left-right mirror is: a horse facing left is as much a horse",
+                ("12", "CIFAR-10: ten classes of 32x32 photographs"),
+                lambda x0, flip: _where_flip(flip, x0.flip(-2), x0)),
+        Mistake("flips_all", "every image mirrored, whatever its coin",
+                "the data are then as one-sided as before, only the other way round; the point is "
+                "each image in both orientations, half the time each",
+                ("12", "CIFAR-10: ten classes of 32x32 photographs"), lambda x0, flip: x0.flip(-1)),
+        Mistake("coin_inverted", "the images whose coin is False mirrored, those with True kept",
+                "flip[i] True means 'mirror image i': the step must use the flips the seed drew",
+                ("12", "Exercise: flip half the images"),
+                lambda x0, flip: _where_flip(~flip, x0.flip(-1), x0)),
+        Mistake("colours_reversed", "x0.flip(1): the colour channels reversed (RGB read as BGR)",
+                "the channel axis holds red, green and blue; reversing it turns a blue sky orange, "
+                "which no photograph of the data set looks like",
+                ("12", "CIFAR-10: ten classes of 32x32 photographs"),
+                lambda x0, flip: _where_flip(flip, x0.flip(1), x0)),
+        Mistake("transposed", "x0.transpose(-1, -2): rows and columns swapped, a mirror across the diagonal",
+                "that turns the image a quarter and mirrors it: the horizon stands upright",
+                ("12", "CIFAR-10: ten classes of 32x32 photographs"),
+                lambda x0, flip: _where_flip(flip, x0.transpose(-1, -2), x0)),
     ),
 ))
