@@ -68,14 +68,16 @@ def _sha256(path: Path) -> str:
 
 def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | None = None) -> Path:
     """Write weights (safetensors) and config (JSON). The config's "model" entry (name and the
-    arguments the model was built with) comes from the model itself (models.model_record); `config`
-    must hold "schedule" (name and T), and anything else (dataset, training info) is stored as given."""
+    arguments the model was built with) comes from the model itself (models.model_record); for a noise
+    predictor `config` must hold "schedule" (name and T) (an autoencoder has none), and anything else
+    (dataset, training info) is stored as given."""
     weights, cfg_path = checkpoint_paths(path)
-    if "schedule" not in config:
+    record = model_record(model)
+    if "schedule" not in config and record["name"] != "autoencoder":
         raise ValueError("checkpoint config needs a 'schedule' entry ({'name': ..., 'T': ...}).")
     if "model" in config:
         raise ValueError("leave 'model' out of the checkpoint config: it is read from the model itself.")
-    config = {"model": model_record(model), **config}
+    config = {"model": record, **config}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
     if train_state is not None:
@@ -109,7 +111,8 @@ def read_config(path) -> dict:
 
 
 def load_checkpoint(path, device=None, expect_model: str | None = None):
-    """Rebuild the model from a checkpoint. Returns (model in eval mode, schedule, config).
+    """Rebuild the model from a checkpoint. Returns (model in eval mode, schedule, config); the
+    schedule is None for an autoencoder, which has none.
 
     Raises CheckpointError naming the problem for a missing, damaged or mismatched checkpoint.
     """
@@ -131,6 +134,8 @@ def load_checkpoint(path, device=None, expect_model: str | None = None):
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
     load_into(model, state, source=str(weights))
+    if "schedule" not in config:  # the autoencoder
+        return model.to(device or "cpu").eval(), None, config
     schedule = make_schedule(config["schedule"]["name"], config["schedule"]["T"])
     # What the network outputs ("eps" or "v"): the samplers read it and convert (forward.eps_from_prediction).
     model.prediction_type = config.get("training", {}).get("prediction", "eps")

@@ -1,8 +1,10 @@
-"""Command line: python -m diffusion_lab {train, sample, evaluate, bench, download} ...
+"""Command line: python -m diffusion_lab {train, train-autoencoder, sample, evaluate, bench, download} ...
 
     python -m diffusion_lab train --dataset mnist --minutes 10 --out runs/mnist_cfg.safetensors
     python -m diffusion_lab sample --checkpoint mnist_cfg --sampler ddim --steps 20 --guidance 3 \\
         --per-class 4 --out samples.png
+    python -m diffusion_lab sample --checkpoint mnist_text --prompt "a thick seven" --guidance 3 \\
+        --num 50 --out sevens.npz
     python -m diffusion_lab evaluate --checkpoint mnist_cfg --sampler dpmpp2m --steps 10 --spacing trailing
 
 `train`'s flags are generated from TrainConfig's fields (training.py: default, help, choices), so the
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
@@ -165,6 +168,18 @@ def _parser() -> Parser:
     t.add_argument("--resume", action="store_true", help="continue training --out with its saved settings")
     t.add_argument("--out", required=True, help="checkpoint path, FILE.safetensors (a .json is written beside)")
 
+    a = sub.add_parser("train-autoencoder", help="train the autoencoder whose latents latent diffusion models")
+    a.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    for name in ("latent_channels", "base_channels", "batch_size", "steps", "kl_weight", "lr"):
+        default = getattr(AutoencoderConfig, name)
+        a.add_argument("--" + name.replace("_", "-"), type=_count if isinstance(default, int) else float,
+                       help=f"default {default:g}" + (" unless --minutes" if name == "steps" else ""))
+    a.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever ends first")
+    a.add_argument("--seed", type=_seed, help="default 0")
+    a.add_argument("--threads", type=_count, help="torch CPU threads (default: torch's choice)")
+    a.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    a.add_argument("--out", required=True, help="checkpoint path, FILE.safetensors (a .json is written beside)")
+
     for name, helptext, steps in (("sample", "generate images from a checkpoint", 50),
                                   ("evaluate", "sample, then print quality metrics as JSON", 20)):
         s = sub.add_parser(name, help=helptext)
@@ -187,6 +202,7 @@ def _parser() -> Parser:
             g = s.add_mutually_exclusive_group()
             g.add_argument("--labels", type=_integers, help="comma-separated class indices, one per image")
             g.add_argument("--per-class", type=_count, help="K images of every class")
+            g.add_argument("--prompt", help='text models: a prompt in words, e.g. "a thick seven"')
         s.add_argument("--num", type=_count, help="number of images (default: 16 for sample; 1000 for evaluate, "
                        "or as many as the shipped real features give a floor for: fewer for CIFAR-10)")
         s.add_argument("--seed", type=_seed, default=0)
@@ -256,7 +272,7 @@ def sampling_options(a, model) -> dict:
     extra = [f"--{name.replace('_', '-')}" for name in unused if getattr(a, name, None) is not None]
     if extra:
         raise UsageError(f"{', '.join(extra)} do not apply to {a.sampler}: {why}.")
-    if a.guidance is not None and model.num_classes is None:
+    if a.guidance is not None and model.num_classes is None and getattr(model, "text_encoder", None) is None:
         raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
     options = {"sampler": a.sampler, "eta": a.eta or 0.0, "clip_x0": a.clip, "seed": a.seed, "amp": not a.no_amp}
     if a.sampler != "ddpm":
@@ -288,20 +304,56 @@ def sample_labels(a, num_classes):
     return labels
 
 
+def sample_condition(a, model, config):
+    """(y for sample(), the label of each image for the .npz): labels, or a text model's prompt tokens.
+
+    A text model takes --prompt (label: the class the prompt names, else -1) or, with --labels /
+    --per-class, each class's canonical prompt ("a seven")."""
+    from .text import class_prompts, prompt_class, tokenizer_of
+
+    tokenizer = tokenizer_of(config)
+    if a.prompt is not None:
+        if tokenizer is None:
+            raise UsageError("--prompt needs a text-conditioned checkpoint (trained with --text); this one is "
+                             + ("class-conditional: use --labels or --per-class." if model.num_classes
+                                else "unconditional."))
+        num = a.num or 16
+        return tokenizer.encode(a.prompt).expand(num, -1), [prompt_class(a.prompt, config["dataset"])] * num
+    labels = sample_labels(a, len(config["classes"] or []) or None if tokenizer is not None else model.num_classes)
+    if labels is None:
+        return None, [-1] * (a.num or 16)
+    if tokenizer is not None:
+        return class_prompts(labels, config["dataset"], tokenizer), labels
+    return labels, labels
+
+
 def cmd_sample(a) -> None:
+    from .autoencoder import autoencoder_of
     from .checkpoints import load_checkpoint
+    from .evaluate import LATENT_CLIP
     from .samplers import sample
 
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
         raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
-    model, schedule, _ = load_checkpoint(checkpoint_argument(a.checkpoint), device=pick_device(a.device))
+    path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
+    model, schedule, config = load_checkpoint(path, device=device)
     options = sampling_options(a, model)
-    labels = sample_labels(a, model.num_classes)
-    num = len(labels) if labels is not None else (a.num or 16)
-    x = sample(model, schedule, num, y=labels, guidance=a.guidance, **options)
+    ae = autoencoder_of(path, config, device=device)
+    if ae is not None and a.clip:
+        raise UsageError(LATENT_CLIP)
+    y, labels = sample_condition(a, model, config)
+    if y is None and a.guidance is not None:
+        raise UsageError("--guidance needs something to guide towards: add --labels, --per-class or --prompt.")
+    num = len(labels)
+    x = sample(model, schedule, num, y=y, guidance=a.guidance, **options)
+    if ae is not None:  # latent diffusion: the sampler made latents; the decoder makes them images
+        import torch
+
+        with torch.no_grad():
+            x = ae.decode(x)
     if out.suffix == ".npz":
-        lab = np.asarray(labels if labels is not None else [-1] * num, dtype=np.int64)
+        lab = np.asarray(labels, dtype=np.int64)
 
         def write(tmp):
             with open(tmp, "wb") as f:  # a file object: savez would append ".npz" to a path
@@ -319,14 +371,31 @@ def cmd_sample(a) -> None:
 
 def cmd_evaluate(a) -> None:
     from .checkpoints import load_checkpoint
-    from .evaluate import evaluate_model
+    from .evaluate import evaluate_checkpoint
 
-    model, schedule, config = load_checkpoint(checkpoint_argument(a.checkpoint), device=pick_device(a.device))
+    path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
+    model, _, _ = load_checkpoint(path, device=device)
     options = sampling_options(a, model)
     options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
-    result = evaluate_model(model, schedule, config["dataset"], num=a.num, guidance=a.guidance,
-                            progress=True, **options)
+    result = evaluate_checkpoint(path, device=device, num=a.num, guidance=a.guidance, progress=True, **options)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
+
+
+def cmd_train_autoencoder(a) -> None:
+    import torch
+
+    from .autoencoder import train_autoencoder
+
+    checkpoint_paths(a.out)
+    given = {k: getattr(a, k) for k in ("latent_channels", "base_channels", "kl_weight", "batch_size", "lr", "seed")
+             if getattr(a, k) is not None}
+    steps = a.steps if (a.steps or a.minutes) else AutoencoderConfig.steps
+    cfg = AutoencoderConfig(dataset=a.dataset, steps=steps, minutes=a.minutes, **given)
+    cfg.validate()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    _, result = train_autoencoder(cfg, out=a.out, device=pick_device(a.device))
+    print(json.dumps(result))
 
 
 def main(argv=None) -> int:
@@ -334,6 +403,8 @@ def main(argv=None) -> int:
         a = _parser().parse_args(argv)
         if a.command == "train":
             cmd_train(a)
+        elif a.command == "train-autoencoder":
+            cmd_train_autoencoder(a)
         elif a.command == "sample":
             cmd_sample(a)
         elif a.command == "evaluate":

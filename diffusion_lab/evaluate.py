@@ -66,20 +66,23 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
 
 def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0, spacing="leading",
                    karras=False, final_sigma="zero", guidance=None, clip_x0=False, amp=True, k=3, seed=0, batch=250,
-                   progress=False) -> dict:
+                   progress=False, condition=None, decode=None) -> dict:
     """Sample `num` images (class-balanced when the model is conditional) and measure them. num=None:
     1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10).
 
     amp: bf16 autocast in the network where the hardware has it natively (sample(amp=...)); the
     README shows it leaves FD unchanged within seed noise. Precision and recall use k-NN balls with
     k = `k` against `num` real reference images; "_real" entries are what held-out real images score.
+    condition: labels (N,) -> what the model is conditioned on (a text model: the tokens of each
+        class's prompt); its samples are then class-balanced too. decode: latents -> images, for a
+        latent diffusion model (its autoencoder's decode; timed with the sampling).
     """
     clf, info, test_feats, test_labels = load_classifier(dataset)
     if num is None:
-        num = min(1000, largest_num(test_labels, model.num_classes is not None))
+        num = min(1000, largest_num(test_labels, model.num_classes is not None or condition is not None))
     labels = None
-    if model.num_classes is not None:
-        labels = torch.arange(num) % model.num_classes
+    if model.num_classes is not None or condition is not None:
+        labels = torch.arange(num) % info["num_classes"]
     balance = test_labels if labels is not None else None
     held_out, reference = real_split(test_feats, num, balance)
     # The floor's own spread: other disjoint draws of real images at this count.
@@ -88,11 +91,14 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     chunks = []
     for i in range(0, num, batch):
         y = labels[i : i + batch] if labels is not None else None
+        y = condition(y) if condition is not None and y is not None else y
         n = min(batch, num - i)
-        chunks.append(sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
-                             karras=karras, final_sigma=final_sigma, y=y,
-                             guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
-                             amp=amp, progress=progress).cpu())
+        x = sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
+                   karras=karras, final_sigma=final_sigma, y=y,
+                   guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
+                   amp=amp, progress=progress)
+        with torch.no_grad():
+            chunks.append((decode(x) if decode is not None else x).cpu())
     seconds = time.perf_counter() - t0
     images = torch.cat(chunks)
     feats, preds, _ = features_and_predictions(clf, images)
@@ -120,3 +126,23 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     else:
         result["within_class_spread"] = round(within_class_spread(feats, preds), 3)
     return result
+
+
+LATENT_CLIP = ("--clip clips x_0 to the image range [-1, 1]; this model denoises latents, which are not "
+               "images: drop --clip.")
+
+
+def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
+    """evaluate_model on a checkpoint file, whatever it denoises: a latent model's samples are decoded
+    by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
+    from .autoencoder import autoencoder_of
+    from .checkpoints import load_checkpoint
+    from .text import class_prompts, tokenizer_of
+
+    model, schedule, config = load_checkpoint(path, device=device)
+    ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
+    if ae is not None and kwargs.get("clip_x0"):
+        raise ValueError(LATENT_CLIP)
+    condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
+    return evaluate_model(model, schedule, config["dataset"], condition=condition,
+                          decode=ae.decode if ae is not None else None, **kwargs)

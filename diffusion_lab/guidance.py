@@ -16,6 +16,8 @@ import math
 import torch
 from torch import nn
 
+from .text import null_tokens
+
 
 def check_guidance(scale) -> float | None:
     if scale is None:
@@ -35,7 +37,8 @@ def apply_guidance(eps_c: torch.Tensor, eps_u: torch.Tensor, scale: float) -> to
 def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> torch.Tensor:
     """The model's noise prediction, with classifier-free guidance when `guidance` is a number.
 
-    Both predictions come from one batched forward pass over [x, x] with labels [y, null].
+    Both predictions come from one batched forward pass over [x, x] with conditions [y, null]: the
+    null label for labels, the empty prompt for prompt tokens y (B, L) of a text model.
     With guidance=None or s = 1 (or an unconditional model / no labels) it is the plain model(x, t, y):
     at s = 1 the formula is eps_c, so the unconditional half would be wasted (diffusers skips it too).
     The result is in x's dtype (float32 even when the network ran under bf16 autocast).
@@ -43,11 +46,15 @@ def guided_eps(model: nn.Module, x: torch.Tensor, t, y=None, guidance=None) -> t
     scale = check_guidance(guidance)
     if scale is None or scale == 1.0 or y is None:
         return model(x, t, y).to(x.dtype)
-    if model.num_classes is None:
-        raise ValueError("guidance needs a class-conditional model; this one has num_classes=None.")
     b = x.shape[0]
     t = torch.as_tensor(t, device=x.device).expand(b)
-    y = torch.as_tensor(y, device=x.device).long().expand(b)
-    null = torch.full_like(y, model.num_classes)
+    y = torch.as_tensor(y, device=x.device).long()
+    if y.ndim == 2:  # prompt tokens, one row per image
+        null = null_tokens(y)
+    elif model.num_classes is None:
+        raise ValueError("guidance needs a conditional model; this one has num_classes=None.")
+    else:
+        y = y.expand(b)
+        null = torch.full_like(y, model.num_classes)
     eps_c, eps_u = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).to(x.dtype).chunk(2)
     return apply_guidance(eps_c, eps_u, scale)

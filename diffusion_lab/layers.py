@@ -33,7 +33,8 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
     """Validate (x, t, y) for a noise predictor; return t (B,) (integer or real timesteps) and y (B,) long.
 
     y=None on a conditional model means the null label; labels must be 0..num_classes
-    (num_classes itself is the null label).
+    (num_classes itself is the null label). A text-conditioned model takes prompt tokens (B, L)
+    instead, and y=None means the empty prompt (text.check_tokens).
     """
     c, s = model.in_channels, model.image_size
     if x.ndim != 4 or x.shape[1] != c or x.shape[2] != s or x.shape[3] != s:
@@ -50,6 +51,10 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
     # t may fall between the training steps: ODE samplers (Euler, Heun with Karras sigmas) ask the
     # network at t(sigma), as diffusers does; the sinusoidal embedding is defined for any real t.
     t = t if t.is_floating_point() else t.long()
+    if getattr(model, "text_encoder", None) is not None:
+        from .text import check_tokens
+
+        return t, check_tokens(model, y, b, x.device)
     if model.num_classes is None:
         if y is not None:
             raise ValueError(

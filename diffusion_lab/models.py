@@ -1,13 +1,14 @@
-"""Build a noise predictor by name, so checkpoints can record "which model" as plain JSON."""
+"""Build a noise predictor (or the autoencoder) by name, so checkpoints can record "which model" as plain JSON."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from .autoencoder import Autoencoder
 from .minimal_unet import MinimalUNet
 from .unet import UNet
 
-MODELS = {"unet": UNet, "minimal": MinimalUNet}
+MODELS = {"unet": UNet, "minimal": MinimalUNet, "autoencoder": Autoencoder}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

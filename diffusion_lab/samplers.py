@@ -137,6 +137,9 @@ def sample(
         karras, final_sigma: see solvers.sigma_grid) walk `steps` (default 50). Heun asks the network
         2 * steps - 1 times, the others once per step (solvers.model_calls).
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
+        A text model takes prompt tokens (num or 1, L) (text.Tokenizer.encode) instead.
+    A latent diffusion model (chapter 10) runs through here unchanged: it returns latents, which the
+    autoencoder decodes.
     guidance: classifier-free guidance scale s (None = no guidance; s = 1 needs no unconditional pass).
     clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
         steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
@@ -164,11 +167,12 @@ def sample(
     prediction = prediction_type or getattr(model, "prediction_type", "eps")
     if prediction not in PREDICTION_TYPES:
         raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
-    if y is not None:
-        y = torch.as_tensor(y, dtype=torch.long).reshape(-1)
+    if y is not None:  # a label per image, or (text models) a row of prompt tokens per image
+        y = torch.as_tensor(y, dtype=torch.long)
+        y = y if y.ndim == 2 else y.reshape(-1)
         num = len(y) if num is None else num
         if len(y) == 1:
-            y = y.expand(num)
+            y = y.expand(num, *y.shape[1:])
         if len(y) != num:
             raise ValueError(f"got {len(y)} labels for num={num} images; give one label per image.")
         y = y.to(device)

@@ -13,6 +13,10 @@ Each extra is standard and is a short function below, which the notebooks call t
 - `lr_at`: learning-rate warm-up then cosine decay; plus gradient-norm clipping, bfloat16 autocast
   where it is safe, periodic atomic checkpoints and resume, a budget in steps and/or minutes.
 
+Conditioning: none, a class label, or a prompt in words (text=True: prompts made from the labels and
+the images, dropped to the empty prompt like labels; chapter 11). With autoencoder=..., the images
+are encoded once and the model learns their latents (latent diffusion, chapter 10); the loop is the same.
+
 `TrainConfig` is the recipe, in one place: each field's default and help text; the command line's
 `train` flags are generated from it (cli.py).
 """
@@ -139,6 +143,10 @@ class TrainConfig:
                         "(settings.autocast_dtype); off: float32 only")
     checkpoint_every: int = setting(500, "save a checkpoint every N steps (0: only at the end)")
     data_limit: int | None = setting(None, "train on the first N images only (default: all)")
+    autoencoder: str | None = setting(None, "latent diffusion: an autoencoder checkpoint (train-autoencoder); "
+                                      "the model denoises its latents", metavar="PATH")
+    text: bool = setting(False, "condition on prompts in words made from the labels (cross-attention) "
+                         "instead of the labels")
 
     def __post_init__(self):
         # The defaults that depend on another setting, resolved here so the config says what runs.
@@ -148,13 +156,22 @@ class TrainConfig:
         if self.steps is None and self.minutes is None:
             self.steps = DEFAULT_STEPS
 
-    def model_kwargs(self, info) -> dict:
+    def model_kwargs(self, info, shape=None) -> dict:
+        """shape: (C, H, W) of what the model denoises (default: the dataset's images; latents when
+        autoencoder is set, from its checkpoint)."""
+        if shape is None and self.autoencoder:
+            shape = read_config(self.autoencoder)["latent_shape"]
+        channels, size = (shape[0], shape[-1]) if shape is not None else (info.channels, info.size)
         kw = {
-            "image_size": info.size,
-            "in_channels": info.channels,
+            "image_size": size,
+            "in_channels": channels,
             "base_channels": self.base_channels,
-            "num_classes": info.num_classes if self.conditional else None,
+            "num_classes": info.num_classes if self.conditional and not self.text else None,
         }
+        if self.text:
+            from .text import vocabulary
+
+            kw["vocab_size"] = len(vocabulary(info.name))
         if self.model == "unet":
             kw |= {
                 "channel_mults": list(self.channel_mults),
@@ -172,7 +189,7 @@ class TrainConfig:
             if "choices" in f.metadata:
                 choices = f.metadata["choices"]
                 _need(getattr(self, f.name) in choices, f.name, self, "one of " + ", ".join(map(repr, choices)))
-        for name in ("attention", "conditional", "amp", "hflip"):
+        for name in ("attention", "conditional", "amp", "text", "hflip"):
             _need(isinstance(getattr(self, name), bool), name, self, "True or False")
         for name in ("batch_size", "grad_accum", "num_res_blocks", "T"):
             _need(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, self, "a positive integer")
@@ -204,6 +221,9 @@ class TrainConfig:
         _need(self.steps is None or (_is_int(self.steps) and self.steps >= 1), "steps", self, "a positive integer")
         _need(self.minutes is None or (_is_number(self.minutes) and self.minutes > 0), "minutes", self,
               "a positive number")
+        _need(not self.text or self.model == "unet", "model", self, "'unet' for text conditioning (cross-attention)")
+        _need(self.autoencoder is None or isinstance(self.autoencoder, str), "autoencoder", self,
+              "the path of an autoencoder checkpoint, or None")
 
 
 def _is_int(value) -> bool:
@@ -306,18 +326,28 @@ def diffusion_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
     return (loss_weight(t, schedule, weighting, prediction, gamma) * per_image).mean()
 
 
-def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float) -> dict:
+def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float, out=None) -> dict:
+    extra = {}
+    if cfg.autoencoder:  # which autoencoder decodes this model's latents
+        from .autoencoder import latent_entry
+
+        extra["latent"] = latent_entry(cfg.autoencoder, out)
+    if cfg.text:  # the vocabulary its prompts are tokenized with
+        from .text import MAX_TOKENS, vocabulary
+
+        extra["text"] = {"vocab": vocabulary(data.info.name), "max_tokens": MAX_TOKENS}
     return {  # the model's own entry (name, constructor arguments) is added by save_checkpoint
         "schedule": {"name": cfg.schedule, "T": cfg.T},
         "dataset": data.info.name,
         "image_shape": [data.info.channels, data.info.size, data.info.size],
-        "classes": list(data.info.class_names) if cfg.conditional else None,
+        "classes": list(data.info.class_names) if cfg.conditional or cfg.text else None,
         "training": {
             **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset",)},
             "steps_done": step,
             "seconds": round(seconds, 1),
             "data_source": data.source,
         },
+        **extra,
     }
 
 
@@ -363,6 +393,12 @@ def train(
     torch.manual_seed(cfg.seed)
     schedule = make_schedule(cfg.schedule, cfg.T)
     model = build_model(cfg.model, **cfg.model_kwargs(dataset_info(cfg.dataset))).to(device)
+    images = data.images
+    if cfg.autoencoder:  # latent diffusion: encode the whole set once, then train on the latents
+        from .autoencoder import encode_all, load_autoencoder
+
+        images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress)
+    condition = _conditioning(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
@@ -372,8 +408,6 @@ def train(
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
 
-    images, labels = data.images, data.labels
-    num_classes = data.info.num_classes
     amp = autocast_dtype(device) if cfg.amp else None
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
     per_step = cfg.batch_size * processes * cfg.grad_accum  # the effective batch: every process draws it all
@@ -395,7 +429,7 @@ def train(
         if progress_frac >= 1.0:
             break
         idx = torch.randint(len(images), (per_step,), generator=gen)
-        y = drop_labels(labels[idx], cfg.p_uncond, num_classes, gen) if cfg.conditional else None
+        y = condition(idx, gen) if condition is not None else None  # labels or prompt tokens
         t = torch.randint(cfg.T, (per_step,), generator=gen)
         flip = torch.rand(per_step, generator=gen) < 0.5 if cfg.hflip else None
         shape = (per_step, *images.shape[1:])
@@ -454,6 +488,25 @@ def train(
     )
 
 
+def _conditioning(cfg: TrainConfig, data: ImageData):
+    """(idx, generator) -> y for a batch: labels, or prompt tokens (cfg.text), each dropped to the null
+    condition (the null label, or the empty prompt) with probability p_uncond, for guidance."""
+    if cfg.text:
+        from .text import Tokenizer, image_attributes, random_prompts, vocabulary
+
+        name, labels = data.info.name, data.labels
+        tokenizer, attributes = Tokenizer(vocabulary(name)), image_attributes(data.images, labels, name)
+
+        def prompts(idx, gen):
+            words = random_prompts(labels[idx], {k: v[idx] for k, v in attributes.items()}, name, gen)
+            drop = torch.rand(len(idx), generator=gen) < cfg.p_uncond
+            return tokenizer.encode(["" if d else p for p, d in zip(words, drop.tolist())])
+        return prompts
+    if cfg.conditional:
+        return lambda idx, gen: drop_labels(data.labels[idx], cfg.p_uncond, data.info.num_classes, gen)
+    return None
+
+
 def _resumed_accumulation(saved: dict, cfg: TrainConfig, processes: int) -> int:
     """grad_accum for resuming a run on `processes` processes with the saved effective batch.
 
@@ -488,7 +541,7 @@ def _save(out, cfg, model, ema, opt, data, step, seconds, processes=1) -> Path:
     for i, p in enumerate(model.parameters()):
         for k, v in opt.state.get(p, {}).items():
             state[f"opt.{i}.{k}"] = torch.as_tensor(v)
-    config = _checkpoint_config(cfg, ema, data, step, seconds)
+    config = _checkpoint_config(cfg, ema, data, step, seconds, out)
     config["training"] |= {"processes": processes, "effective_batch": cfg.batch_size * processes * cfg.grad_accum,
                            "hardware": _hardware(next(model.parameters()).device, processes)}
     return save_checkpoint(out, ema, config, state)

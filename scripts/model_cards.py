@@ -7,6 +7,7 @@ data/results/*.json, so every number on the cards comes from a file the project 
 import json
 from pathlib import Path
 
+from diffusion_lab.autoencoder import AutoencoderConfig
 from diffusion_lab.cli import train_command
 from diffusion_lab.models import build_model, count_parameters
 from diffusion_lab.results import RESULTS_DIR, load_results
@@ -24,6 +25,12 @@ PURPOSE = {
     "mnist_cfg_unet_middle": "Architecture comparison arm (chapter 08): our U-Net with t and y only in the "
     "middle blocks, as Yu 2025's minimal U-Net does.",
     "mnist_cfg_minimal": "Architecture comparison arm (chapter 08): Yu 2025's minimal U-Net (arXiv:2512.07201).",
+    "mnist_ae": "The autoencoder of latent diffusion (chapter 10): 1x28x28 MNIST digits to 4x7x7 latents and back "
+    "(KL-regularised, latents scaled to unit variance). Shared by mnist_latent and mnist_text.",
+    "mnist_latent": "MNIST latent diffusion, class-conditional with label dropout (chapter 10): denoises mnist_ae's "
+    "latents; the latent arm of scripts/latent_compare.py.",
+    "mnist_text": "MNIST latent diffusion conditioned on prompts in words through cross-attention, with prompt "
+    "dropout for guidance over text (chapter 11): the prompt arm of scripts/latent_compare.py.",
     "cifar10_cfg": "CIFAR-10, class-conditional with label dropout (CFG), the CIFAR-10 recipe (chapter 12).",
 }
 
@@ -46,7 +53,36 @@ def results_for(name: str) -> list[dict]:
     return rows
 
 
+def autoencoder_card(name: str, cfg: dict) -> str:
+    t, kw = cfg["training"], cfg["model"]["kwargs"]
+    model = build_model("autoencoder", **kw)
+    size = (CK / f"{name}.safetensors").stat().st_size
+    rec = t["test_reconstruction"]
+    flags = "".join(f" --{k.replace('_', '-')} {t[k]:g}" for k in ("latent_channels", "base_channels", "kl_weight")
+                    if t[k] != getattr(AutoencoderConfig, k))
+    budget = (f" --steps {t['steps']}" if t["steps"] else "") + (f" --minutes {t['minutes']:g}" if t["minutes"] else "")
+    return "\n".join([
+        f"## {name}", "", PURPOSE.get(name, ""), "",
+        "| | |", "|---|---|",
+        f"| architecture | `autoencoder` {json.dumps(kw)}: image {cfg['image_shape']} -> latent "
+        f"{cfg['latent_shape']} |",
+        f"| parameters | {count_parameters(model):,} ({size / 1e6:.1f} MB, float32) |",
+        f"| latent scale | {t['latent_scale']} (1 / std of the training latents) |",
+        f"| data | {t['data_source']} |",
+        f"| training | {t['steps_done']} steps of batch {t['batch_size']}, AdamW lr {t['lr']}, L1 + KL weight "
+        f"{t['kl_weight']:g}, seed {t['seed']} |",
+        f"| wall time, hardware | {t['seconds'] / 60:.1f} min on 1 thread of a 2-core x86-64 CPU (shared with other "
+        "jobs, so slower than an idle machine) |",
+        f"| test reconstruction | MSE {rec['mse']} on the [-1, 1] scale, PSNR {rec['psnr_db']} dB, first {rec['num']} "
+        "test images |",
+        f"| command | `python -m diffusion_lab train-autoencoder --dataset {cfg['dataset']}{flags}{budget} "
+        f"--seed {t['seed']} --threads 1 --out data/checkpoints/{name}.safetensors` |",
+    ]) + "\n"
+
+
 def card(name: str, cfg: dict) -> str:
+    if cfg["model"]["name"] == "autoencoder":
+        return autoencoder_card(name, cfg)
     t = cfg["training"]
     model = build_model(cfg["model"]["name"], **cfg["model"]["kwargs"])
     size = (CK / f"{name}.safetensors").stat().st_size

@@ -139,3 +139,25 @@ def test_grey_figures_are_stored_as_grey_pngs(shown):
 def test_frame_scrubber_rejects_wrong_panel_titles(shown):
     with pytest.raises(ValueError, match="2 panel titles for 1 panels"):
         widgets.frame_scrubber(distinct_frames(), range(6), panel_titles=["a", "b"])
+
+
+def test_prompt_box_samples_once_per_prompt_and_shows_errors(shown):
+    """Each new prompt redraws (generate runs once for it); an unknown word draws its message instead
+    of raising, and the box keeps working after it."""
+    from diffusion_lab.text import Tokenizer, vocabulary
+
+    tok, calls = Tokenizer(vocabulary("mnist")), []
+
+    def generate(prompt):
+        tokens = tok.encode(prompt)  # raises ValueError for an unknown word
+        calls.append(prompt)
+        return lambda axes: widgets.show_images(torch.full((2, 1, 28, 28), -1.0 + 0.2 * int(tokens.sum() % 10)),
+                                                ax=axes[0])
+
+    box_text = widgets.prompt_box(generate, "a seven")
+    (box,) = shown["boxes"]
+    assert calls == ["a seven"]
+    each_change_redraws(box, [(box_text, "a purple seven"), (box_text, "digit 7")])
+    assert calls == ["a seven", "digit 7"]
+    box_text.value = "a seven"  # back to a prompt already drawn: not sampled again
+    assert calls == ["a seven", "digit 7"]

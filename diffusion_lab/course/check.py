@@ -58,7 +58,7 @@ def _same(a, b, ex: Exercise) -> bool:
     if not all(torch.is_tensor(v) or isinstance(v, (int, float)) for v in (a, b)):
         return False
     a, b = _as_tensor(a), _as_tensor(b)
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=ex.rtol, atol=ex.atol)
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=ex.rtol, atol=ex.atol, equal_nan=True)
 
 
 def _call(fn, case: Case):

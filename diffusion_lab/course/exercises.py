@@ -24,6 +24,9 @@ Exercise x mistake (chapter: exercise: mistakes):
     07 guided_eps          w_form, sign_flipped, roles_swapped, scaled_conditional
     08 frechet_diagonal    variances, mean_not_squared, mean_only, square_root
     09 euler_step          wrong_sign, denoised_as_slope, slope_times_sigma, sigma_next_as_step, jumps_to_x0
+    10 gaussian_kl         no_half, std_for_variance, mean_over_latent, log_var_sign
+    11 attention_weights   no_scaling, softmax_over_positions, padding_not_masked, padding_masked_with_zero,
+                           keys_as_queries
     12 hflip               upside_down, flips_all, coin_inverted, colours_reversed, transposed
 """
 
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .. import data, embeddings, forward, guidance, metrics, samplers, schedules, solvers, training
+from .. import autoencoder, data, embeddings, forward, guidance, metrics, samplers, schedules, solvers, training, unet
 
 
 @dataclass(frozen=True)
@@ -575,6 +578,101 @@ _add(Exercise(
         Mistake("jumps_to_x0", "x - sigma * eps: the step lands on the predicted clean image",
                 "x~ - sigma eps is the prediction of x_0 (sigma = 0); one Euler step stops at sigma_next",
                 ("09", "DDIM in sigma space"), lambda x, e, s, n: x - s * e),
+    ),
+))
+
+
+# --- 10 · Latent diffusion: the KL of a diagonal Gaussian -------------------------------------------
+
+
+def _kl_cases() -> list[Case]:
+    g = _gen(6)
+    return [Case((torch.randn(3, 4, 7, 7, generator=g), torch.randn(3, 4, 7, 7, generator=g)),
+                 label="3 images of 4x7x7 latents", locate=lambda i: f"image {i[0]}"),
+            Case((torch.zeros(2, 2, 3, 3), torch.zeros(2, 2, 3, 3)), label="mean 0, log_var 0 (N(0, 1) itself)",
+                 locate=lambda i: f"image {i[0]} of N(0, 1) (its KL is 0)")]
+
+
+def _kl(m, lv, *, half=0.5, var=None, reduce="sum", sign=-1.0):
+    var = lv.exp() if var is None else var(lv)
+    per = half * (m.pow(2) + var - 1 + sign * lv).flatten(1)
+    return per.sum(1) if reduce == "sum" else per.mean(1)
+
+
+_add(Exercise(
+    name="gaussian_kl", chapter="10_latent_diffusion", function="my_kl",
+    signature="my_kl(mean, log_var)", returns="one number per image: a tensor of shape (B,)",
+    hint="per latent number, 1/2 (mean^2 + exp(log_var) - 1 - log_var); then add them up per image: "
+         ".flatten(1).sum(1).",
+    reference=autoencoder.gaussian_kl, package="diffusion_lab.autoencoder.gaussian_kl", cases=_kl_cases,
+    shape_help="the KL is one number per image: sum over every axis but the first (.flatten(1).sum(1)).",
+    mistakes=(
+        Mistake("no_half", "mean^2 + sigma^2 - 1 - log sigma^2 without the 1/2",
+                "the 1/2 comes from the Gaussian's exponent, -(z - mu)^2 / (2 sigma^2); without it the KL is doubled",
+                ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, half=1.0)),
+        Mistake("std_for_variance", "exp(log_var / 2), the standard deviation, where the variance belongs",
+                "log_var is log sigma^2, so sigma^2 = exp(log_var)",
+                ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, var=lambda v: (0.5 * v).exp())),
+        Mistake("mean_over_latent", "the mean over the latent numbers instead of their sum",
+                "the latent numbers are independent Gaussians, so their KLs add: sum over (C, H, W)",
+                ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, reduce="mean")),
+        Mistake("log_var_sign", "+ log_var instead of - log_var",
+                "the term is - log sigma^2: it is what makes sigma = 1 the minimum (with + it has none)",
+                ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, sign=1.0)),
+    ),
+))
+
+
+# --- 11 · Text prompts: the cross-attention weights -------------------------------------------------
+
+
+def _attention_cases() -> list[Case]:
+    g = _gen(5)
+    q, k = torch.randn(2, 6, 8, generator=g) * 2, torch.randn(2, 4, 8, generator=g) * 2
+    keep = torch.tensor([[True, True, True, False], [True, True, False, False]])
+    return [Case((q, k, keep), label="2 prompts, 6 positions, 4 tokens (the last 1 and 2 are padding)",
+                 locate=lambda i: f"prompt {i[0]}, position {i[1]}, token {i[2]}")]
+
+
+def _scores(q, k):
+    return q @ k.transpose(1, 2) / q.shape[-1] ** 0.5
+
+
+def _pad(keep):
+    return ~keep[:, None, :]
+
+
+_add(Exercise(
+    name="attention_weights", chapter="11_text_prompts", function="my_attention_weights",
+    signature="my_attention_weights(q, k, keep)",
+    returns="weights of shape (B, N, L): for each position, one weight per token, summing to 1",
+    hint="scores = q @ k.transpose(1, 2) / sqrt(d), shape (B, N, L); set the scores of padding tokens to "
+         "-inf (scores.masked_fill(~keep[:, None, :], float('-inf'))); then softmax over the tokens (dim=-1).",
+    reference=unet.attention_weights, package="diffusion_lab.unet.attention_weights", cases=_attention_cases,
+    shape_help="one weight per (position, token): q @ k.transpose(1, 2) has shape (B, N, L).",
+    mistakes=(
+        Mistake("no_scaling", "softmax(q k^T) without dividing by sqrt(d)",
+                "the scores' spread grows with d, and the softmax then piles all the weight on one token "
+                "(Vaswani et al. 2017, sec. 3.2.1)",
+                ("11", "Cross-attention"), lambda q, k, keep: _scores(q, k).mul(q.shape[-1] ** 0.5).masked_fill(
+                    _pad(keep), float("-inf")).softmax(-1)),
+        Mistake("softmax_over_positions", "the softmax over the positions (dim=1) instead of the tokens",
+                "each position shares its attention out among the words, so its weights (the last axis) "
+                "must sum to 1",
+                ("11", "Cross-attention"),
+                lambda q, k, keep: _scores(q, k).masked_fill(_pad(keep), float("-inf")).softmax(1)),
+        Mistake("padding_not_masked", "padding tokens keep their scores",
+                "padding carries no word; its scores must be -inf before the softmax so that it gets weight 0",
+                ("11", "Cross-attention"), lambda q, k, keep: _scores(q, k).softmax(-1)),
+        Mistake("padding_masked_with_zero", "padding scores set to 0 instead of -inf",
+                "a score of 0 still gets weight exp(0) / sum after the softmax; only -inf gives 0",
+                ("11", "Cross-attention"),
+                lambda q, k, keep: _scores(q, k).masked_fill(_pad(keep), 0.0).softmax(-1)),
+        Mistake("keys_as_queries", "k @ q^T: the tokens ask and the positions answer",
+                "queries come from the image positions and keys from the tokens: q @ k.transpose(1, 2), "
+                "shape (B, positions, tokens)",
+                ("11", "Cross-attention"),
+                lambda q, k, keep: (k @ q.transpose(1, 2) / q.shape[-1] ** 0.5).softmax(-1)),
     ),
 ))
 

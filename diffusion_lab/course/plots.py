@@ -132,3 +132,16 @@ def table_figure(
     if title:
         fig.suptitle(title, y=1 - 0.05 / height, va="top", fontsize=11)
     return fig
+
+
+def latent_as_image(z: torch.Tensor, size: int | None = None, spread: float = 3.0) -> torch.Tensor:
+    """Show 4-channel latents (N, 4, h, w) as grey images: the channels tiled 2x2 into (N, 1, 2h, 2w),
+    divided by `spread` (unit-variance latents: +-3 std maps to black/white), then enlarged to
+    size x size (nearest) so they sit beside the images they stand for."""
+    n, c, h, w = z.shape
+    if c != 4:
+        raise ValueError(f"latent_as_image tiles 4 channels 2x2; got {c}.")
+    tiles = z.reshape(n, 2, 2, h, w).permute(0, 1, 3, 2, 4).reshape(n, 1, 2 * h, 2 * w) / spread
+    if size is not None:
+        tiles = torch.nn.functional.interpolate(tiles.float(), size=(size, size), mode="nearest")
+    return tiles

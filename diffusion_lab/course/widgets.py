@@ -18,12 +18,15 @@ each viewer also
     guidance_viewer    a class picker and a guidance-scale slider over precomputed guided samples
     sampler_viewer     a model-calls (NFE) slider with several samplers side by side (chapter 09)
     plot_picker        one control per setting over a plot drawn from precomputed numbers (curves, histograms)
+    prompt_box         a text box: type a prompt, press Enter, see what a text-conditioned model draws
+                       (computed live, once per prompt: the model samples a few images)
 """
 
 from __future__ import annotations
 
 import io
 import re
+import textwrap
 
 import ipywidgets as W
 import matplotlib
@@ -354,3 +357,37 @@ def plot_picker(options: dict, draw, static=None, title=None, width: float = 5.0
 
     _viewer(controls, draw_into, width=width)
     return controls
+
+
+def prompt_box(generate, prompt: str, panels: int = 1, width: float = 5.0):
+    """A text box over `generate(prompt) -> draw_into(axes)`; Enter (or leaving the box) redraws.
+
+    `generate` runs once per prompt (it samples: seconds), the viewer only redraws what it returned.
+    It raises ValueError for a prompt it cannot take (an unknown word): its message is shown in place
+    of the figure, so the learner reads the vocabulary instead of a traceback.
+    Returns the Text widget (tests and the notebooks can set .value).
+    """
+    box = W.Text(value=prompt, description="prompt", continuous_update=False, layout=W.Layout(width="60%"))
+    drawers = {}
+
+    def message(err):
+        def draw(axes):
+            for ax in axes:
+                ax.set_axis_off()
+            axes[0].text(0, 0.5, textwrap.fill(str(err), 60), fontsize=9, va="center", family="monospace")
+        return draw
+
+    def draw_into(axes):
+        if box.value not in drawers:
+            try:
+                drawers[box.value] = generate(box.value)
+            except ValueError as err:
+                drawers[box.value] = message(err)
+        drawers[box.value](axes)
+
+    fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)  # the static figure
+    draw_into(axes[0])
+    fig.tight_layout()
+    plt.show()
+    _viewer([box], draw_into, panels=panels, width=width)
+    return box
