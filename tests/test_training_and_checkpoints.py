@@ -230,7 +230,8 @@ def test_models_record_the_arguments_they_were_built_with():
     assert m.config == {"image_size": 8, "in_channels": 1, "base_channels": 8, "channel_mults": [1, 2],
                         "num_res_blocks": 1, "attention": True, "num_classes": 10, "dropout": 0.0,
                         "time_embedding": "every", "vocab_size": None, "text_dim": 64, "text_depth": 2,
-                        "text_heads": 4, "attention_resolutions": []}, "every argument, defaults included, tuples as lists"
+                        "text_heads": 4, "attention_resolutions": []}, \
+        "every argument, defaults included, tuples as lists"
     again = build_model(**{"name": model_record(m)["name"]}, **model_record(m)["kwargs"])
     assert again.config == m.config and type(again) is UNet
     assert UNet(8, 1, 8, (1, 2)).config["channel_mults"] == [1, 2], "positional arguments too"
