@@ -130,6 +130,10 @@ if "google.colab" in sys.modules:
 # | 06 DDIM | §5, §8.3 | §5 (schedulers) | Song et al. 2021 eq. 12, 16 ([2010.02502](https://arxiv.org/abs/2010.02502)) |
 # | 07 classifier-free guidance | §7, §8.4 | §5 (conditioning) | Ho & Salimans 2022 ([2207.12598](https://arxiv.org/abs/2207.12598)) |
 # | 08 evaluation | §8 (results, as images only) | | Heusel et al. 2017 ([1706.08500](https://arxiv.org/abs/1706.08500)) |
+# | 09 faster samplers | | §5 (schedulers as ODE solvers) | Song et al. 2021b ([2011.13456](https://arxiv.org/abs/2011.13456)); Karras et al. 2022 ([2206.00364](https://arxiv.org/abs/2206.00364)); Lu et al. 2022 ([2211.01095](https://arxiv.org/abs/2211.01095)); Kynkäänniemi et al. 2019 ([1904.06991](https://arxiv.org/abs/1904.06991)) |
+# | 10 latent diffusion | | §2 (the latent diffusion breakthrough) | Rombach et al. 2022 ([2112.10752](https://arxiv.org/abs/2112.10752)); Kingma & Welling 2014 ([1312.6114](https://arxiv.org/abs/1312.6114)) |
+# | 11 text prompts | | §2 (cross-attention), §5 (conditioning) | Rombach et al. 2022 §3.3; Vaswani et al. 2017 |
+# | 12 scale up | | §5 (practical tips) | Ho et al. 2020 (CIFAR-10 recipe); Goyal et al. 2017 ([1706.02677](https://arxiv.org/abs/1706.02677)) |
 #
 # Conventions (0-based $t$, $x_0$ always the clean image, $\beta$ a variance, the two ways to write
 # the guidance scale) are in `notebooks/CONVENTIONS.md`, with an index diagram.
