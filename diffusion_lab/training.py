@@ -397,7 +397,7 @@ def train(
     if cfg.autoencoder:  # latent diffusion: encode the whole set once, then train on the latents
         from .autoencoder import encode_all, load_autoencoder
 
-        images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress)
+        images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress and main)
     condition = _conditioning(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
