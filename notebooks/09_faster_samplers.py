@@ -401,9 +401,11 @@ for dataset in sweep.DATASETS:
 # %% [markdown]
 # Read the plots from left to right: how many model calls does each sampler need before its FD stops
 # improving, and where does that level sit against DDPM's 1000 calls (dashed)? Euler and DDIM lie on
-# top of each other, as they must. The lines under the plot check issue 10's targets on these rows
-# (DPM-Solver++ with 10 calls no worse than DDIM with 20, and within 10% of DDPM with 1000), and say
-# which rows are not measured yet. Where a row has one, FD ± is its bootstrap standard deviation (chapter
+# top of each other, as they must. The lines under the plot check the course's two targets for a fast
+# sampler on these rows (DPM-Solver++ with 10 calls no worse than DDIM with 20, and within 10% of DDPM
+# with 1000), and say which rows are not measured yet. Where DDPM's dashed line sits below every curve,
+# its fresh noise at each step is doing something no deterministic path does: try `eta=1` in DDIM
+# (chapter 06) to see how much of the gap that noise closes. Where a row has one, FD ± is its bootstrap standard deviation (chapter
 # 08): two FDs closer than about twice it are not told apart.
 #
 # ## What to try next
