@@ -185,16 +185,19 @@ def _parser() -> Parser:
         s = sub.add_parser(name, help=helptext)
         s.add_argument("--checkpoint", required=True,
                        help="FILE.safetensors, or the name of a shipped checkpoint (e.g. mnist_cfg)")
-        s.add_argument("--sampler", default="ddim", choices=SAMPLERS,
-                       help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
-        s.add_argument("--steps", type=int, help=f"sampling steps (default {steps}; DDPM always walks all T)")
+        s.add_argument("--sampler", choices=SAMPLERS,
+                       help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ "
+                       "2M); default: the one the checkpoint records, else ddim")
+        s.add_argument("--steps", type=int, help=f"sampling steps (default: the checkpoint's recorded steps, else "
+                       f"{steps}; DDPM always walks all T)")
         s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
         s.add_argument("--spacing", choices=SPACINGS, help="which timesteps the steps visit (default leading)")
         s.add_argument("--karras", action="store_true", default=None,
                        help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
         s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
                        help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
-        s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models)")
+        s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models; "
+                       "default: the scale the checkpoint records, 1 = unguided)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
         s.add_argument("--no-amp", action="store_true",
                        help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
@@ -263,6 +266,28 @@ def checkpoint_argument(text: str) -> Path:
     if checkpoint_paths(path)[1].exists() or path.name != text or path.suffix:
         return path  # a file, or a path: load_checkpoint says what is wrong with it
     return pretrained_path(text)  # a bare name: a shipped one, or an error listing those there are
+
+
+def use_recorded_sampling(a, config, conditioned: bool) -> None:
+    """Fill --sampler, --steps and --guidance the user left out from the checkpoint's recorded settings
+    (checkpoints.recorded_sampling), as a diffusers pipeline defaults to a guided scale, and say on
+    stderr what was used. Guidance is filled only when there is a condition to guide towards."""
+    from .checkpoints import recorded_sampling
+
+    recorded, used = recorded_sampling(config), []
+    if a.sampler is None:
+        a.sampler = recorded.get("sampler", "ddim")
+        if "sampler" in recorded:
+            used.append(f"--sampler {a.sampler}")
+    if a.steps is None and a.sampler == recorded.get("sampler") and "steps" in recorded and a.sampler != "ddpm":
+        a.steps = recorded["steps"]
+        used.append(f"--steps {a.steps}")
+    if a.guidance is None and conditioned and "guidance" in recorded:
+        a.guidance = recorded["guidance"]
+        used.append(f"--guidance {a.guidance:g}")
+    if used:
+        print(f"using the checkpoint's recorded {' '.join(used)} (give the flag to change it; --guidance 1 "
+              "samples unguided)", file=sys.stderr)
 
 
 def sampling_options(a, model) -> dict:
@@ -338,6 +363,7 @@ def cmd_sample(a) -> None:
         raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, schedule, config = load_checkpoint(path, device=device)
+    use_recorded_sampling(a, config, conditioned=any(v is not None for v in (a.labels, a.per_class, a.prompt)))
     options = sampling_options(a, model)
     ae = autoencoder_of(path, config, device=device)
     if ae is not None and a.clip:
@@ -374,7 +400,8 @@ def cmd_evaluate(a) -> None:
     from .evaluate import evaluate_checkpoint
 
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
-    model, _, _ = load_checkpoint(path, device=device)
+    model, _, config = load_checkpoint(path, device=device)
+    use_recorded_sampling(a, config, conditioned=True)  # evaluate asks a conditional model for every class
     options = sampling_options(a, model)
     options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
     result = evaluate_checkpoint(path, device=device, num=a.num, guidance=a.guidance, progress=True, **options)

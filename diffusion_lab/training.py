@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import (
+    GUIDED_SAMPLING,
     checkpoint_paths,
     load_checkpoint,
     load_into,
@@ -348,6 +349,7 @@ def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seco
             "data_source": data.source,
         },
         **extra,
+        **({"sampling": dict(GUIDED_SAMPLING)} if cfg.conditional or cfg.text else {}),
     }
 
 

@@ -21,7 +21,7 @@ def row(name, num, sampler="ddim", steps=20, guidance=None, **extra):
     r = evaluate_model(model, schedule, config["dataset"], num=num, sampler=sampler, steps=steps, guidance=guidance)
     cmd = f"python -m diffusion_lab evaluate --checkpoint {CK}/{name}.safetensors --sampler {sampler}"
     cmd += f" --steps {steps}" if sampler == "ddim" else ""
-    cmd += f" --guidance {guidance:g}" if guidance is not None else ""
+    cmd += f" --guidance {1 if guidance is None else guidance:g}"  # 1 = unguided; omitted, the recorded scale
     cmd += f" --num {num}"
     out = {"checkpoint": name, **extra, **r, "training_steps": config["training"]["steps_done"],
            "training_seconds": config["training"]["seconds"], "command": cmd}

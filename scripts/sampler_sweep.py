@@ -33,7 +33,7 @@ MARKERS = ("<!-- samplers:start -->", "<!-- samplers:end -->")
 def command(name: str, sampler: str, steps: int, spacing: str, guidance, num: int) -> str:
     cmd = f"python -m diffusion_lab evaluate --checkpoint data/checkpoints/{name}.safetensors --sampler {sampler}"
     cmd += "" if sampler == "ddpm" else f" --steps {steps} --spacing {spacing}"
-    cmd += f" --guidance {guidance:g}" if guidance is not None else ""
+    cmd += f" --guidance {1 if guidance is None else guidance:g}"  # 1 = unguided; omitted, the recorded scale
     return cmd + f" --num {num}"
 
 
