@@ -141,7 +141,10 @@ def load_checkpoint(path, device=None, expect_model: str | None = None):
     name = config["model"]["name"]
     if expect_model is not None and name != expect_model:
         raise CheckpointError(f"{weights} holds a {name!r} model, not the {expect_model!r} asked for.")
-    model = build_model(name, **config["model"].get("kwargs", {}))
+    kwargs = dict(config["model"].get("kwargs", {}))
+    if "schedule" in config and "prediction" not in kwargs:  # saved before networks recorded it
+        kwargs["prediction"] = config.get("training", {}).get("prediction", "eps")
+    model = build_model(name, **kwargs)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as err:
@@ -150,8 +153,6 @@ def load_checkpoint(path, device=None, expect_model: str | None = None):
     if "schedule" not in config:  # the autoencoder
         return model.to(device or "cpu").eval(), None, config
     schedule = make_schedule(config["schedule"]["name"], config["schedule"]["T"])
-    # What the network outputs ("eps" or "v"): the samplers read it and convert (forward.eps_from_prediction).
-    model.prediction_type = config.get("training", {}).get("prediction", "eps")
     return model.to(device or "cpu").eval(), schedule, config
 
 

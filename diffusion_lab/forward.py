@@ -69,12 +69,25 @@ def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> tor
     return eps_from_prediction(v, x_t, schedule.at(schedule.alpha_bar, t, x_t), "v")
 
 
+def check_prediction(prediction: str) -> str:
+    """The one check of a prediction type, made where a network records it (UNet, MinimalUNet)."""
+    if prediction not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
+    return prediction
+
+
+def prediction_of(model) -> str:
+    """What `model` outputs, from its recorded config ("prediction"); a network of your own without one
+    predicts eps (pass prediction_type= to the samplers otherwise)."""
+    return check_prediction(getattr(model, "config", {}).get("prediction", "eps"))
+
+
 def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, prediction: str = "eps"):
     """The noise a network's output stands for at noise level alpha_bar (a number, or a tensor that
     broadcasts against x_t): "eps" is the noise itself; "v" gives eps = sqrt(1 - ab) x_t + sqrt(ab) v.
 
     Every sampler works with eps, so this is the one place where a v-predicting model is translated
-    (samplers.sample reads the model's `prediction_type`, which load_checkpoint sets from its config).
+    (samplers.sample reads the model's recorded `prediction`, prediction_of below).
     """
     if prediction == "eps":
         return output

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embeddings import LabelEmbedding, timestep_embedding
+from .forward import check_prediction
 from .layers import check_image_size, check_input, group_norm, register_to_config
 
 GROUPS = 32  # GroupNorm groups, as in Yu 2025's code
@@ -44,6 +45,11 @@ class _ResidualBlock(nn.Module):
 class MinimalUNet(nn.Module):
     """eps_theta(x_t, t, y) with Yu 2025's layout (arXiv:2512.07201, sec. 6). base_channels=128 there."""
 
+    @property
+    def prediction_type(self) -> str:
+        """What the network outputs ("eps" or "v"): read from the recorded config, never set apart."""
+        return self.config["prediction"]
+
     @register_to_config
     def __init__(
         self,
@@ -51,8 +57,10 @@ class MinimalUNet(nn.Module):
         in_channels: int = 1,
         base_channels: int = 64,
         num_classes: int | None = None,
+        prediction: str = "eps",
     ):
         super().__init__()
+        check_prediction(prediction)  # "eps" or "v", recorded in model.config as UNet does
         check_image_size(image_size, 4, "MinimalUNet")
         self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
         c = self.base_channels = base_channels

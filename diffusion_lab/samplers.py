@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .forward import PREDICTION_TYPES, eps_from_prediction, eps_from_x0, posterior, predict_x0
+from .forward import check_prediction, eps_from_prediction, eps_from_x0, posterior, predict_x0, prediction_of
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
 from .settings import autocast_dtype, progress_bar
@@ -144,8 +144,8 @@ def sample(
     clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
         steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
         unaltered; short-trained models need it (their unclipped x_0 at large t is far out of range).
-    prediction_type: what the network outputs, "eps" or "v"; None = the model's own `prediction_type`
-        (load_checkpoint sets it from the checkpoint's config), else "eps".
+    prediction_type: what the network outputs, "eps" or "v"; None = the one the model records
+        (model.config["prediction"]; forward.prediction_of), "eps" for a network without a config.
     amp: run the network under bf16 autocast where the hardware has it natively (settings.autocast_dtype;
         the step arithmetic stays float32). Off by default so results match float32 references exactly.
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
@@ -164,9 +164,7 @@ def sample(
     device = next(model.parameters()).device
     guidance = check_guidance(guidance)
     check_eta(eta)  # before the loop, not at its first step
-    prediction = prediction_type or getattr(model, "prediction_type", "eps")
-    if prediction not in PREDICTION_TYPES:
-        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
+    prediction = check_prediction(prediction_type) if prediction_type else prediction_of(model)
     if y is not None:  # a label per image, or (text models) a row of prompt tokens per image
         y = torch.as_tensor(y, dtype=torch.long)
         y = y if y.ndim == 2 else y.reshape(-1)

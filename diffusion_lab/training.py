@@ -168,6 +168,7 @@ class TrainConfig:
             "in_channels": channels,
             "base_channels": self.base_channels,
             "num_classes": info.num_classes if self.conditional and not self.text else None,
+            "prediction": self.prediction,
         }
         if self.text:
             from .text import vocabulary
@@ -476,9 +477,6 @@ def train(
             _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds, processes)
         ckpt = checkpoint_paths(out)[0]
     accelerator.wait_for_everyone()  # no process returns before the checkpoint is written
-    model.prediction_type = cfg.prediction  # the samplers convert v to eps
-    if main:
-        ema.prediction_type = cfg.prediction
     return TrainResult(
         model=ema.eval() if main else None,
         raw_model=model,

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .embeddings import LabelEmbedding, timestep_embedding
+from .forward import check_prediction
 from .layers import check_image_size, check_input, group_norm, register_to_config
 from .text import PAD, TextEncoder
 
@@ -112,6 +113,11 @@ class UNet(nn.Module):
     """eps_theta(x_t, t, y). channel_mults gives one level per entry; each level after the first
     halves the resolution (28 -> 14 -> 7 with the default three levels)."""
 
+    @property
+    def prediction_type(self) -> str:
+        """What the network outputs ("eps" or "v"): read from the recorded config, never set apart."""
+        return self.config["prediction"]
+
     @register_to_config
     def __init__(
         self,
@@ -129,8 +135,13 @@ class UNet(nn.Module):
         text_depth: int = 2,
         text_heads: int = 4,
         attention_resolutions: tuple[int, ...] = (),
+        prediction: str = "eps",
     ):
         super().__init__()
+        # What the network is trained to output: the noise eps (Ho et al. 2020,
+        # https://arxiv.org/abs/2006.11239) or v (Salimans & Ho 2022, https://arxiv.org/abs/2202.00512).
+        # Part of the recorded config, so a checkpoint and a hand-built model both say it.
+        check_prediction(prediction)
         if time_embedding not in TIME_EMBEDDINGS:
             raise ValueError(f"time_embedding must be 'every' or 'middle' (Yu 2025's wiring), got {time_embedding!r}.")
         channel_mults = tuple(channel_mults)

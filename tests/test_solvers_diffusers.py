@@ -59,7 +59,7 @@ class Toy(nn.Module):
 
     def __init__(self, prediction_type="eps"):
         super().__init__()
-        self.prediction_type = prediction_type
+        self.config = {"prediction": prediction_type}  # what sample() reads, as a UNet records it
         self.calls = 0
         self.anchor = nn.Parameter(torch.zeros(()))  # sample() finds the device through the parameters
 
