@@ -44,13 +44,12 @@ from .checkpoints import (
 from .data import DATASETS, ImageData, dataset_info, load_data
 from .distributed import accelerate_precision_note, is_main_process, make_accelerator, shard, world_size
 from .forward import PREDICTION_TYPES, q_sample, v_target
+from .minimal_unet import MINIMAL_WIDTH
 from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, progress_bar
-from .unet import TIME_EMBEDDINGS
+from .unet import TIME_EMBEDDINGS, UNET_WIDTH
 
-UNET_WIDTH = 16  # channels at the top level of our U-Net: the measured winner on a CPU (scripts/recipe_sweep.py)
-MINIMAL_WIDTH = 64  # Yu 2025 (arXiv:2512.07201) uses 128; 64 keeps it trainable on a CPU
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
 LOSS_WEIGHTINGS = ("simple", "min_snr")

@@ -302,3 +302,14 @@ def test_resume_keeps_the_saved_dataset(tmp_path):
     assert config["dataset"] == "fashion_mnist" and config["training"]["steps_done"] == 3
     with pytest.raises(ValueError, match="data holds 'fashion_mnist' images"):
         train(TrainConfig(steps=1, **SMALL), data=fashion, progress=False)
+
+
+@pytest.mark.parametrize("name", ["unet", "minimal"])
+def test_the_networks_own_defaults_are_the_recipes(name):
+    """A network built with no arguments is the one `train` builds for MNIST: one recipe, not two."""
+    from diffusion_lab import TrainConfig, build_model
+    from diffusion_lab.data import dataset_info
+
+    recipe = TrainConfig(dataset="mnist", model=name, conditional=False).model_kwargs(dataset_info("mnist"))
+    built = build_model(name).config
+    assert {k: built[k] for k in recipe} == recipe
