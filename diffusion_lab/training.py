@@ -362,21 +362,116 @@ def train(
     progress: bool = True,
     on_step=None,
 ) -> TrainResult:
-    """Train a noise predictor. `out` is the checkpoint path (None: keep in memory only).
+    """Train a noise predictor: Algorithm 1 of DDPM (Ho et al. 2020, https://arxiv.org/abs/2006.11239).
+    `out` is the checkpoint path (None: keep in memory only).
 
     One process, or many started by `accelerate launch` / `torchrun` (data parallel, distributed.py):
-    every process then runs this same function on its own device and slice of each batch; the main
-    process alone keeps the EMA, shows the progress bar and writes the checkpoint.
-    resume=True continues from `out` with the settings saved there; only the budget (steps, minutes)
-    comes from `cfg` (the command line refuses other settings that differ from the saved ones). A run
-    saved by N processes resumes on M: grad_accum changes so that the effective batch stays the same.
-    on_step(step, loss) is called after every step (the notebooks draw a live loss curve with it).
-    Every setting and the output path are checked before any data is loaded or any step is taken.
+    every process runs this same function on its own slice of each batch; the main process alone keeps
+    the EMA, shows the progress bar and writes the checkpoint. resume=True continues from `out` with the
+    settings saved there; only the budget (steps, minutes) comes from `cfg`. on_step(step, loss) is
+    called after every step (the notebooks draw a live loss curve with it). Every setting and the
+    output path are checked before any data is loaded or any step is taken.
     """
+    run = _start_run(cfg, out, data, resume, device, progress)  # model, EMA, optimiser, data; resumed
+    cfg, n = run.cfg, run.per_step  # n: the effective batch; every process draws it all, then slices
+    while (done := run.fraction_done()) < 1.0:
+        idx = torch.randint(len(run.images), (n,), generator=run.gen)  # x_0 ~ q(x_0)
+        y = run.condition(idx, run.gen) if run.condition else None  # labels or prompts, some dropped (CFG)
+        t = torch.randint(cfg.T, (n,), generator=run.gen)  # t ~ Uniform({0, ..., T-1})
+        flip = torch.rand(n, generator=run.gen) < 0.5 if cfg.hflip else None
+        noise = torch.randn((n, *run.images.shape[1:]), generator=run.noise_gen,
+                            device=run.noise_gen.device).to(run.device)  # eps ~ N(0, I)
+        loss = train_step(run, idx, y, t, flip, noise, lr=lr_at(run.step, done, cfg))  # a step on eq. 14
+        _after_step(run, loss, on_step)  # EMA, progress bar, periodic checkpoint
+    return _finish_run(run)
+
+
+def train_step(run, idx, y, t, flip, noise, lr: float) -> torch.Tensor:
+    """One optimiser step on the loss of eq. 14, || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t) ||^2
+    (diffusion_loss), over this process's slice of the batch, in cfg.grad_accum micro-batches whose
+    gradients add up. Returns the loss averaged over the micro-batches and processes."""
+    cfg, accelerator, device = run.cfg, run.accelerator, run.device
+    step_loss = torch.zeros((), device=device)
+    for micro in range(cfg.grad_accum):
+        mine = shard(cfg.batch_size, micro, accelerator)
+        x0 = run.images[idx[mine]]
+        if flip is not None:
+            x0 = hflip(x0, flip[mine])
+        with accelerator.accumulate(run.net):
+            with torch.autocast(device.type, dtype=run.amp, enabled=run.amp is not None):
+                loss = diffusion_loss(run.net, x0.to(device), t[mine].to(device), noise[mine], run.schedule,
+                                      y[mine].to(device) if y is not None else None,
+                                      prediction=cfg.prediction, weighting=cfg.loss_weighting)
+            mean_loss = accelerator.reduce(loss.detach(), "mean") if run.processes > 1 else loss.detach()
+            if not torch.isfinite(mean_loss):  # the same verdict in every process: none waits alone
+                raise FloatingPointError(f"loss became {mean_loss.item()} at step {run.step}; lower --lr.")
+            accelerator.backward(loss)  # divided by grad_accum; DDP averages over processes
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+                for group in run.opt.param_groups:
+                    group["lr"] = lr
+            run.prepared_opt.step()  # skipped by Accelerate until the last micro-batch
+            run.prepared_opt.zero_grad(set_to_none=True)
+        step_loss += mean_loss / cfg.grad_accum
+    return step_loss
+
+
+@dataclass
+class _Run:
+    """What one training run holds between steps (train() reads it top to bottom)."""
+
+    cfg: TrainConfig
+    out: str | Path | None
+    data: ImageData
+    images: torch.Tensor
+    condition: object
+    schedule: object
+    model: torch.nn.Module
+    ema: torch.nn.Module | None
+    opt: torch.optim.Optimizer
+    net: torch.nn.Module
+    prepared_opt: object
+    accelerator: object
+    device: torch.device
+    amp: object
+    gen: torch.Generator
+    noise_gen: torch.Generator
+    bar: object
+    start: int
+    total: int | None
+    seconds_before: float
+    step: int = 0
+    losses: list = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def processes(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def per_step(self) -> int:  # the effective batch
+        return self.cfg.batch_size * self.processes * self.cfg.grad_accum
+
+    def fraction_done(self) -> float:
+        """How much of the budget (steps, minutes, whichever ends first) is used."""
+        elapsed = time.perf_counter() - self.t0
+        if self.cfg.minutes and self.processes > 1:  # every process stops at the same step: the main one's clock
+            elapsed = float(self.accelerator.reduce(torch.tensor(elapsed, device=self.device), "max"))
+        return max((self.step - self.start) / (self.total - self.start) if self.total else 0.0,
+                   elapsed / (60 * self.cfg.minutes) if self.cfg.minutes else 0.0)
+
+
+def _start_run(cfg, out, data, resume, device, progress) -> _Run:
+    """Check the settings, build the model, its EMA and optimiser, load (or encode) the data, and
+    restore a resumed run's state."""
     cfg.validate()
     if out is not None:
         checkpoint_paths(out)  # a wrong suffix fails now, not after the training
-    start, losses, seconds_before = 0, [], 0.0
+    start, seconds_before = 0, 0.0
     if resume:
         if out is None:
             raise ValueError("resume=True needs the checkpoint path `out` to resume from.")
@@ -388,7 +483,7 @@ def train(
     if data is not None and data.info.name != cfg.dataset:
         raise ValueError(f"data holds {data.info.name!r} images but the config says dataset={cfg.dataset!r}.")
     accelerator, device = make_accelerator(device, cfg.grad_accum)
-    main, processes = accelerator.is_main_process, accelerator.num_processes
+    main = accelerator.is_main_process
     if main and accelerate_precision_note():
         print(accelerate_precision_note())
     data = data if data is not None else load_data(cfg.dataset, "train", limit=cfg.data_limit, verbose=main)
@@ -400,7 +495,6 @@ def train(
         from .autoencoder import encode_all, load_autoencoder
 
         images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress and main)
-    condition = _conditioning(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
@@ -409,80 +503,55 @@ def train(
             ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
-
-    amp = autocast_dtype(device) if cfg.amp else None
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
-    per_step = cfg.batch_size * processes * cfg.grad_accum  # the effective batch: every process draws it all
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
     # the noise: from the same CPU stream, except on CUDA, where the GPU draws it faster itself
     noise_gen = torch.Generator(device).manual_seed(cfg.seed + start) if device.type == "cuda" else gen
-    t0 = time.perf_counter()
-    step = start
     bar = progress_bar(total=total, initial=start, desc="train", disable=not (progress and main), leave=False)
     model.train()
-    while True:
-        elapsed = time.perf_counter() - t0
-        if cfg.minutes and processes > 1:  # every process stops at the same step: the main one's clock
-            elapsed = float(accelerator.reduce(torch.tensor(elapsed, device=device), "max"))
-        progress_frac = max(
-            (step - start) / (total - start) if total else 0.0,
-            elapsed / (60 * cfg.minutes) if cfg.minutes else 0.0,
-        )
-        if progress_frac >= 1.0:
-            break
-        idx = torch.randint(len(images), (per_step,), generator=gen)
-        y = condition(idx, gen) if condition is not None else None  # labels or prompt tokens
-        t = torch.randint(cfg.T, (per_step,), generator=gen)
-        flip = torch.rand(per_step, generator=gen) < 0.5 if cfg.hflip else None
-        shape = (per_step, *images.shape[1:])
-        noise = torch.randn(shape, generator=noise_gen, device=noise_gen.device).to(device)
-        step_loss = torch.zeros((), device=device)
-        for micro in range(cfg.grad_accum):
-            mine = shard(cfg.batch_size, micro, accelerator)
-            x0 = images[idx[mine]]
-            if flip is not None:
-                x0 = hflip(x0, flip[mine])
-            with accelerator.accumulate(net):
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    loss = diffusion_loss(net, x0.to(device), t[mine].to(device), noise[mine], schedule,
-                                          y[mine].to(device) if y is not None else None,
-                                          prediction=cfg.prediction, weighting=cfg.loss_weighting)
-                mean_loss = accelerator.reduce(loss.detach(), "mean") if processes > 1 else loss.detach()
-                if not torch.isfinite(mean_loss):  # the same verdict in every process: none waits alone
-                    raise FloatingPointError(f"loss became {mean_loss.item()} at step {step}; lower --lr.")
-                accelerator.backward(loss)  # divided by grad_accum; DDP averages over processes
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    for group in opt.param_groups:
-                        group["lr"] = lr_at(step, progress_frac, cfg)
-                prepared_opt.step()  # skipped by Accelerate until the last micro-batch
-                prepared_opt.zero_grad(set_to_none=True)
-            step_loss += mean_loss / cfg.grad_accum
-        if main:
-            ema_update(ema, model, ema_decay_at(step, cfg.ema_decay))
-        step += 1
-        losses.append(step_loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-        if on_step is not None:
-            on_step(step, losses[-1])
-        if main and out is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            _save(out, cfg, model, ema, opt, data, step, seconds_before + time.perf_counter() - t0, processes)
-    bar.close()
-    seconds = time.perf_counter() - t0
+    return _Run(cfg=cfg, out=out, data=data, images=images, condition=_conditioning(cfg, data),
+                schedule=schedule, model=model, ema=ema, opt=opt, net=net,
+                prepared_opt=prepared_opt, accelerator=accelerator, device=device,
+                amp=autocast_dtype(device) if cfg.amp else None, gen=gen, noise_gen=noise_gen, bar=bar,
+                start=start, total=total, seconds_before=seconds_before, step=start)
+
+
+def _after_step(run: _Run, loss: torch.Tensor, on_step) -> None:
+    """The EMA of the weights (the model sampled from), the progress bar, a checkpoint now and then."""
+    if run.main:
+        ema_update(run.ema, run.model, ema_decay_at(run.step, run.cfg.ema_decay))
+    run.step += 1
+    run.losses.append(loss.item())
+    run.bar.update(1)
+    run.bar.set_postfix(loss=f"{run.losses[-1]:.4f}", refresh=False)
+    if on_step is not None:
+        on_step(run.step, run.losses[-1])
+    every = run.cfg.checkpoint_every
+    if run.main and run.out is not None and every and run.step % every == 0:
+        _save_run(run, run.seconds_before + time.perf_counter() - run.t0)
+
+
+def _save_run(run: _Run, seconds: float) -> Path:
+    return _save(run.out, run.cfg, run.model, run.ema, run.opt, run.data, run.step, seconds, run.processes)
+
+
+def _finish_run(run: _Run) -> TrainResult:
+    """The final checkpoint, written before any process returns."""
+    run.bar.close()
+    seconds = time.perf_counter() - run.t0
     ckpt = None
-    if out is not None:
-        if main:
-            _save(out, cfg, model, ema, opt, data, step, seconds_before + seconds, processes)
-        ckpt = checkpoint_paths(out)[0]
-    accelerator.wait_for_everyone()  # no process returns before the checkpoint is written
+    if run.out is not None:
+        if run.main:
+            _save_run(run, run.seconds_before + seconds)
+        ckpt = checkpoint_paths(run.out)[0]
+    run.accelerator.wait_for_everyone()  # no process returns before the checkpoint is written
     return TrainResult(
-        model=ema.eval() if main else None,
-        raw_model=model,
-        losses=losses,
-        step=step,
+        model=run.ema.eval() if run.main else None,
+        raw_model=run.model,
+        losses=run.losses,
+        step=run.step,
         seconds=seconds,
-        images_per_second=(step - start) * per_step / max(seconds, 1e-9),
+        images_per_second=(run.step - run.start) * run.per_step / max(seconds, 1e-9),
         checkpoint=ckpt,
     )
 
