@@ -1,4 +1,9 @@
-"""Diffusion Lab: DDPM, DDIM and classifier-free guidance, one equation per function.
+"""Diffusion Lab: diffusion models one equation per function, each beside its paper's link.
+
+Noise schedules and the forward process, the U-Net, DDPM training and sampling, DDIM, classifier-free
+guidance, evaluation (Frechet distance with its floor, precision and recall), ODE samplers (Euler,
+Heun, DPM-Solver++ 2M), latent diffusion, text prompts through cross-attention, and training on one
+device or many through Accelerate.
 
     from diffusion_lab import make_schedule, q_sample, sample, load_checkpoint
     from diffusion_lab import TrainConfig, train, diffusion_loss, drop_labels, ema_decay_at

@@ -5,7 +5,7 @@ then check it. `make site` runs it; the pages land in build/site/_build/html (in
 
 1. Assemble build/site/src: site/ (configuration, home and results pages), every notebooks/NN_*.ipynb
    (the student edition: what learners open; the Colab install cell folded away), CONVENTIONS.md,
-   README.md (the results pages include its marked sections) and docs/ (its figures).
+   README.md (the home page includes its marked sections) and docs/ (the results page and its figures).
 2. Write the table of contents from the notebooks found (new chapters need no edit here), put the
    repository's address from pyproject.toml into the configuration (Colab launch buttons), and copy
    MathJax from the jupyter-server-mathjax package so equations render without the network.
@@ -35,7 +35,7 @@ from diffusion_lab.course.colab import MARKER, repository_url  # noqa: E402
 OUT = ROOT / "build" / "site"
 SRC = OUT / "src"
 HTML = OUT / "_build" / "html"
-EXTRA_PAGES = ["notebooks/CONVENTIONS", "results"]
+EXTRA_PAGES = ["notebooks/CONVENTIONS", "docs/results"]
 
 
 def chapters() -> list[Path]:
@@ -54,7 +54,7 @@ def assemble() -> None:
                 cell.metadata.setdefault("tags", []).append("hide-input")
         nbformat.write(nb, SRC / "notebooks" / path.name)
     shutil.copytree(ROOT / "docs", SRC / "docs")
-    for page in ("notebooks/CONVENTIONS.md", "README.md"):
+    for page in ("notebooks/CONVENTIONS.md", "README.md", "docs/results.md"):
         (SRC / page).write_text(_repository_links((ROOT / page).read_text(), page))
 
     config = yaml.safe_load((SRC / "_config.yml").read_text())

@@ -4,7 +4,7 @@
     python scripts/latent_compare.py train --budget-minutes 10 --runs runs/latent   # the arms
     python scripts/latent_compare.py ship --runs runs/latent       # -> data/checkpoints/mnist_latent, mnist_text
     python scripts/latent_compare.py evaluate --runs runs/latent            # data/results/latent.json
-    python scripts/latent_compare.py report                                 # the README's tables
+    python scripts/latent_compare.py report                                 # the results page's tables
 
 The same wall-clock budget, on equal terms on a shared machine: `speed` times a training step of
 every arm in one process, interleaved, so whatever else runs slows every arm alike; `train
@@ -234,7 +234,7 @@ def ship(args) -> None:
 
 
 def report(args) -> None:
-    """Write the README's latent-diffusion tables (between <!-- latent:start --> and <!-- latent:end -->)
+    """Write the results page's latent-diffusion tables (between <!-- latent:start --> and <!-- latent:end -->)
     from data/results/latent.json and latent_speed.json."""
     rows = load_results("latent")
     speed = load_results("latent_speed")
@@ -280,7 +280,7 @@ def report(args) -> None:
     for r in speed:
         out.append(f"| {r['what']} | {r['parameters']:,} | {r['train_images_per_second']} | "
                    f"{r['train_ratio_to_pixel']} | {r['sample_images_per_second']} | {r['sample_ratio_to_pixel']} |")
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
     text, start, end = readme.read_text(), "<!-- latent:start -->", "<!-- latent:end -->"
     head, rest = text.split(start, 1)
     readme.write_text(f"{head}{start}\n" + "\n".join(out) + f"\n{end}{rest.split(end, 1)[1]}")

@@ -161,7 +161,7 @@ def results_section() -> str:
 
 
 def update_readme() -> None:
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
     text = readme.read_text()
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     if start in text and end in text:
@@ -205,7 +205,7 @@ def main() -> None:
             "grade and card one on a GPU are in [docs/cifar10_model_card.md](../../docs/cifar10_model_card.md).", ""]
     (CK / "README.md").write_text("\n".join(out))
     update_readme()
-    print(f"wrote {CK / 'README.md'} ({len(names)} models, {total / 1e6:.1f} MB) and README.md's results")
+    print(f"wrote {CK / 'README.md'} ({len(names)} models, {total / 1e6:.1f} MB) and docs/results.md's results")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Write the README's "Train on a laptop" tables and docs/quality_vs_minutes.png from the rows that
+"""Write the results page's "Train on a laptop" tables and docs/quality_vs_minutes.png from the rows that
 scripts/recipe_sweep.py wrote to data/results/recipe_*.json.
 
     python scripts/recipe_report.py
@@ -80,7 +80,7 @@ def main() -> None:
     lines = ["**Quality against training minutes** (`python scripts/recipe_sweep.py minutes`; evaluated with "
              "`python -m diffusion_lab evaluate --checkpoint CKPT --sampler ddim --steps 20 --guidance 3 --clip "
              "--num 1000`):",
-             "", *minutes_table(minutes), "", f"![quality against training minutes]({PLOT.relative_to(ROOT)})", "",
+             "", *minutes_table(minutes), "", f"![quality against training minutes]({PLOT.name})", "",
              "**Every choice, measured** (`python scripts/recipe_sweep.py quality`): each row trains for "
              f"{quality[0]['minutes']:g} minutes of wall time on the full MNIST training set and is evaluated on "
              f"{quality[0]['num']} guided samples (DDIM 20, s = 3, `--clip`). The base recipe is width 16 with the "
@@ -91,12 +91,12 @@ def main() -> None:
              "**Speed of one training step** (`python scripts/recipe_sweep.py throughput`; each row changes one "
              "thing from the first):", "", *throughput_table(throughput), ""]
     plot(minutes)
-    readme = ROOT / "README.md"
+    readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
     text = readme.read_text()
     start, end = "<!-- recipe:start -->", "<!-- recipe:end -->"
     head, rest = text.split(start, 1)
     readme.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
-    print(f"wrote README.md's recipe tables and {PLOT}")
+    print(f"wrote docs/results.md's recipe tables and {PLOT}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Quality against model calls for every sampler on the shipped class-conditional models (chapter 09,
-the README's "Faster samplers" table and docs/samplers.png).
+the results page's "Faster samplers" table and docs/samplers.png).
 
     python scripts/sampler_sweep.py mnist fashion_mnist     # sample and measure (about an hour of CPU)
     python scripts/sampler_sweep.py amp                     # does bf16 autocast change FD? (data/results/amp.json)
-    python scripts/sampler_sweep.py report                  # README table + plot from the JSON
+    python scripts/sampler_sweep.py report                  # results-page table + plot from the JSON
 
 Each row is `python -m diffusion_lab evaluate` output for one sampler and budget (5, 10, 20, 50 model
 calls; Heun's odd budgets: 2N - 1), plus DDPM with all T steps as the reference, appended to
@@ -25,7 +25,7 @@ from diffusion_lab.solvers import steps_for_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "samplers.png"
-README = ROOT / "README.md"
+README = ROOT / "docs" / "results.md"  # the results page; the README links to it
 CHECKPOINTS = {"mnist": "mnist_cfg", "fashion_mnist": "fashion_mnist_cfg"}
 MARKERS = ("<!-- samplers:start -->", "<!-- samplers:end -->")
 
@@ -105,8 +105,8 @@ def report() -> None:
         aims.append("- Measured so far: " + ", ".join(f"{d} {n} of {planned} rows" for d, n in counts.items())
                     + "; the sweep resumes where it stopped (`python scripts/sampler_sweep.py mnist fashion_mnist`).")
     block = [MARKERS[0], head, "", *table(rows), "", *amp_sentence(load_results("amp")),
-             "**Targets** (issue 10's are for MNIST; Fashion-MNIST for comparison):", "", *aims, "",
-             "![quality against model calls](docs/samplers.png)", MARKERS[1]]
+             "**Targets** (set for MNIST; Fashion-MNIST for comparison):", "", *aims, "",
+             "![quality against model calls](samplers.png)", MARKERS[1]]
     text = README.read_text()
     if MARKERS[0] in text:
         start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
