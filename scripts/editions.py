@@ -58,6 +58,9 @@ STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 HINT = re.compile(r"^<!--\s*hint:\s*(\w+)\s*-->$")
 CHECK = re.compile(r"\bcheck\.(\w+)\(")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# The kernel the Makefile installs (`ipykernel install --name python3 --display-name "Python 3"`), also
+# Colab's and VS Code's: a notebook naming another one is marked modified as soon as JupyterLab opens it.
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 NOTE = {
     "student": "> **Student edition.** Exercises are for you to fill in; each check below them says what is "
                "right or wrong. Worked answers: the instructor edition in `solutions/`, or "
@@ -126,6 +129,7 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
     from diffusion_lab.course.exercises import EXERCISES
     nb = jupytext.read(source, fmt="py:percent")
     nb.metadata.pop("jupytext", None)  # not a pair: the notebook must never write back to the source
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     editions = {e: copy.deepcopy(nb) for e in EDITIONS}
     for edition, out in editions.items():
         taken = set()

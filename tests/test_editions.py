@@ -71,6 +71,22 @@ def test_committed_checks_pass_in_the_instructor_edition_and_wait_in_the_student
                 assert printed.startswith(mark), f"{edition}: {printed[:120]!r}"
 
 
+def _installed_kernelspec() -> dict:
+    """The kernelspec `make` installs, read from the Makefile's `ipykernel install` line."""
+    line = next(x for x in (ROOT / "Makefile").read_text().splitlines() if "ipykernel install" in x)
+    name = re.search(r"--name[ =](\S+)", line).group(1)
+    display = re.search(r'--display-name[ =]"([^"]+)"', line).group(1)
+    return {"display_name": display, "language": "python", "name": name}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("edition", list(editions.EDITIONS))
+def test_committed_kernelspec_is_the_one_make_installs(source, edition):
+    # Any difference makes JupyterLab mark the notebook modified on opening, and autosave rewrite it.
+    assert editions.KERNELSPEC == _installed_kernelspec()
+    assert dict(_read(source, edition).metadata["kernelspec"]) == _installed_kernelspec()
+
+
 @pytest.mark.parametrize("name", EXERCISES)
 def test_every_exercise_is_marked_hinted_and_checked_in_its_chapter(name):
     ex = EXERCISES[name]
