@@ -96,6 +96,30 @@ def test_every_exercise_is_marked_hinted_and_checked_in_its_chapter(name):
     assert re.search(rf"^{ex.function} = check\.{name}\({ex.function}\)$", text, re.M), "no check cell"
 
 
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("edition", list(editions.EDITIONS))
+def test_every_exercise_shows_its_folded_hint(source, edition):
+    # Each exercise's check names it; its hint, folded in <details>, must appear between the exercise
+    # cell and that check (a marker left as an HTML comment shows nothing).
+    cells = _read(source, edition).cells
+    for k, cell in enumerate(cells):
+        names = [n for n in editions.CHECK.findall(cell.source) if n in EXERCISES] if cell.cell_type == "code" else []
+        for name in names:
+            start = max(i for i in range(k) if f"def {EXERCISES[name].function}(" in cells[i].source)
+            between = "".join(c.source for c in cells[start + 1:k] if c.cell_type == "markdown")
+            assert "<details>" in between and f'check.solution("{name}")' in between, f"{name}: no hint shown"
+            assert "<!-- hint:" not in between
+            if edition == "student":
+                assert "raise NotImplementedError()" in cells[start].source
+
+
+def test_a_hint_marker_may_share_its_cell_with_prose():
+    name = next(iter(EXERCISES))
+    cell = nbformat.v4.new_markdown_cell(f"<!-- hint: {name} -->\n\nThe check below runs it.")
+    text = editions.HINT.sub(lambda m: editions._hint_cell(m.group(1), "ch"), cell.source)
+    assert text.startswith("<details>") and text.endswith("The check below runs it.")
+
+
 def test_unbalanced_markers_fail_with_the_place():
     with pytest.raises(editions.SourceError, match="without '### END SOLUTION'"):
         editions._split_solution("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "ch")
