@@ -22,7 +22,7 @@ and from it this script writes
 A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions (the
 text comes from the exercise table, diffusion_lab/course/exercises.py, so it lives in one place). A
 code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then compares its printed
-verdict, so CI proves "✅ correct" in the instructor edition and "⏳ not done yet" in the student one.
+verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
 
 Editions are not jupytext pairs (saving a student notebook must never overwrite the source): edit
 the .py, run this script, then execute (`--execute`, minutes per chapter: run it through
@@ -143,7 +143,7 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
                     cell.metadata.setdefault("tags", []).append("nbval-check-output")
             elif cell.cell_type == "markdown":
                 # A marker may share its cell with prose (the text around it stays where it is).
-                cell.source = HINT.sub(lambda m: _hint_cell(m.group(1), where), original.source)
+                cell.source = HINT.sub(lambda m, where=where: _hint_cell(m.group(1), where), original.source)
                 if cell.source == original.source and first_markdown:
                     cell.source += "\n\n" + NOTE[edition]
                 first_markdown = first_markdown and cell.cell_type != "markdown"

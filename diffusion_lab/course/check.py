@@ -5,11 +5,11 @@
 runs the learner's function on the exercise's inputs (course/exercises.py, the exercise x mistake
 table) and prints one verdict:
 
-    ✅ correct                 the cells below use the learner's function;
-    ⏳ not done yet + the hint  the function still raises NotImplementedError (the student edition's stub);
-    ❌ a known mistake          which one, why it is wrong, and where the course explains it;
-    ❌ not yet                  the first wrong value (where, expected, got) and the hint;
-    ❌ an error                 shape and dtype errors explained in the exercise's terms.
+    Correct ✅                  the cells below use the learner's function;
+    Not done yet ⏳ + the hint  the function still raises NotImplementedError (the student edition's stub);
+    Mistake ❌                  a known one: which, why it is wrong, and where the course explains it;
+    Not yet ❌                  the first wrong value (where, expected, got) and the hint;
+    Error ❌                    shape and dtype errors explained in the exercise's terms.
 
 It returns the function the next cells should use: the learner's when it is correct, otherwise the
 package's reference (with the same signature), so Run All always works, and says which.
@@ -146,11 +146,29 @@ def _exercise(name: str) -> Exercise:
     return EXERCISES[name]
 
 
+# The verdict's word comes first and its mark after: some systems draw these emoji as empty boxes.
+LABELS = {"correct": ("Correct", "✅"), "not_done": ("Not done yet", "⏳"), "mistake": ("Mistake", "❌"),
+          "wrong": ("Not yet", "❌"), "error": ("Error", "❌")}
+_LEADS = ("correct.", "not done yet.", "a known mistake: ", "not yet: ")  # said by the label already
+
+
+def headline(verdict: Verdict) -> str:
+    """'Correct ✅ q_sample.', 'Not done yet ⏳ q_sample. Hint: ...', 'Mistake ❌ q_sample: ...'."""
+    word, mark = LABELS[verdict.status]
+    body = verdict.message
+    for lead in _LEADS:
+        if body.startswith(lead):
+            body = body[len(lead):].lstrip()
+            break
+    if not body:
+        return f"{word} {mark} {verdict.name}."
+    return f"{word} {mark} {verdict.name}" + (". " if body.startswith("Hint:") else ": ") + body
+
+
 def report(name: str, fn):
     """Print the verdict on fn; return fn if it is correct, else the package's reference (same signature)."""
     verdict = diagnose(name, fn)
-    mark = {"correct": "✅", "not_done": "⏳"}.get(verdict.status, "❌")
-    print(f"{mark} {name}: {verdict.message}")
+    print(headline(verdict))
     if verdict.ok:
         return fn
     ex = EXERCISES[name]
@@ -193,11 +211,12 @@ def solution(name: str) -> None:
     answer = extract_solution(source.read_text(), ex.function) if source.exists() else None
     if answer:
         print(f"# A worked answer (chapter {ex.chapter[:2]}, the instructor edition):\n{answer}")
-    module, _, attr = ex.package.partition(" ")[0].rpartition(".")
+    if answer:
+        print(f"# The package's own version: {ex.package}")
+        return
+    module, _, attr = ex.package.rpartition(".")
     obj = getattr(__import__(module, fromlist=[attr]), attr)
-    print(f"# The package implements it in {ex.package}:")
-    if not answer:
-        print(inspect.getsource(obj))
+    print(f"# The package's own version, {ex.package}:\n{inspect.getsource(obj)}")
 
 
 SOLUTION_BLOCK = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n(?P<body>.*?)^[ \t]*### END SOLUTION\n?",
