@@ -177,3 +177,21 @@ def test_whose_says_which_version_the_next_cells_use():
     assert check.whose(check.q_sample(lambda *a: None)) == "the package's"
     mine = lambda *a: ex.reference(*a)  # noqa: E731
     assert check.whose(check.q_sample(mine)) == "your"
+
+
+def test_each_exercise_has_a_checker_written_out_in_check():
+    # Learners read check.py to find `check.q_sample`: each checker is a plain `def` there, one per exercise.
+    import inspect
+
+    source = inspect.getsource(check)
+    for name, ex in EXERCISES.items():
+        fn = getattr(check, name)
+        assert fn.__module__ == check.__name__ and fn.__name__ == name
+        assert f"\ndef {name}(fn):\n" in source and ex.signature in fn.__doc__
+    assert "globals()" not in source
+
+
+def test_the_package_location_names_a_real_function():
+    for ex in EXERCISES.values():
+        module, _, attr = ex.package.rpartition(".")
+        assert callable(getattr(__import__(module, fromlist=[attr]), attr)), ex.package
