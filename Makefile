@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1"
 	$(PY) -m pip install -e ".[dev]"
-	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (diffusion-lab)"
+	# The standard kernelspec (python3, "Python 3"), the one the committed notebooks name and Colab and
+	# VS Code use: any other display name makes JupyterLab mark each notebook modified when it opens.
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
 	touch $(STAMP)
 
 lab: $(STAMP)

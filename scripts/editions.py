@@ -19,10 +19,10 @@ and from it this script writes
                               `# YOUR CODE HERE` + `raise NotImplementedError()`;
     solutions/NN_name.ipynb   the instructor edition: the worked answers, markers removed.
 
-A markdown cell that is just `<!-- hint: NAME -->` becomes a collapsible hint in both editions (the
+A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions (the
 text comes from the exercise table, diffusion_lab/course/exercises.py, so it lives in one place). A
 code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then compares its printed
-verdict, so CI proves "✅ correct" in the instructor edition and "⏳ not done yet" in the student one.
+verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
 
 Editions are not jupytext pairs (saving a student notebook must never overwrite the source): edit
 the .py, run this script, then execute (`--execute`, minutes per chapter: run it through
@@ -55,9 +55,12 @@ SOURCES = ROOT / "notebooks"
 EDITIONS = {"student": ROOT / "notebooks", "instructor": ROOT / "solutions"}
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-HINT = re.compile(r"^<!--\s*hint:\s*(\w+)\s*-->$")
+HINT = re.compile(r"^<!--\s*hint:\s*(\w+)\s*-->$", re.MULTILINE)  # on a line of its own, in any markdown cell
 CHECK = re.compile(r"\bcheck\.(\w+)\(")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# The kernel the Makefile installs (`ipykernel install --name python3 --display-name "Python 3"`), also
+# Colab's and VS Code's: a notebook naming another one is marked modified as soon as JupyterLab opens it.
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 NOTE = {
     "student": "> **Student edition.** Exercises are for you to fill in; each check below them says what is "
                "right or wrong. Worked answers: the instructor edition in `solutions/`, or "
@@ -126,6 +129,7 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
     from diffusion_lab.course.exercises import EXERCISES
     nb = jupytext.read(source, fmt="py:percent")
     nb.metadata.pop("jupytext", None)  # not a pair: the notebook must never write back to the source
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     editions = {e: copy.deepcopy(nb) for e in EDITIONS}
     for edition, out in editions.items():
         taken = set()
@@ -138,10 +142,9 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
                 if any(name in EXERCISES for name in CHECK.findall(cell.source)):  # a check's verdict
                     cell.metadata.setdefault("tags", []).append("nbval-check-output")
             elif cell.cell_type == "markdown":
-                hint = HINT.match(original.source.strip())
-                if hint:
-                    cell.source = _hint_cell(hint.group(1), where)
-                elif first_markdown:
+                # A marker may share its cell with prose (the text around it stays where it is).
+                cell.source = HINT.sub(lambda m, where=where: _hint_cell(m.group(1), where), original.source)
+                if cell.source == original.source and first_markdown:
                     cell.source += "\n\n" + NOTE[edition]
                 first_markdown = first_markdown and cell.cell_type != "markdown"
             cell.id = _cell_id(cell, taken)

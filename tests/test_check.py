@@ -32,7 +32,7 @@ def test_the_correct_answer_passes_and_is_returned(name, capsys):
     assert check.diagnose(name, ex.reference).ok
     mine = lambda *a, **k: ex.reference(*a, **k)  # noqa: E731 (a learner's function: a new object)
     assert getattr(check, name)(mine) is mine
-    assert capsys.readouterr().out.startswith(f"✅ {name}: correct.")
+    assert capsys.readouterr().out.startswith(f"Correct ✅ {name}.\n")
 
 
 @pytest.mark.parametrize("name,key", PAIRS, ids=[f"{n}-{k}" for n, k in PAIRS])
@@ -44,7 +44,7 @@ def test_each_known_mistake_is_diagnosed_as_itself(name, key, capsys):
     ex = EXERCISES[name]
     assert getattr(check, name)(m.fn) is ex.reference  # the next cells fall back to the package...
     out = capsys.readouterr().out
-    assert out.startswith(f"❌ {name}: a known mistake") and "the cells below use the package's version" in out
+    assert out.startswith(f"Mistake ❌ {name}: {m.what}") and "the cells below use the package's version" in out
 
 
 @pytest.mark.parametrize("name", EXERCISES)
@@ -93,7 +93,7 @@ def test_a_stub_is_not_done_yet_and_shows_the_hint(name, capsys):
     assert verdict.message == f"not done yet. Hint: {EXERCISES[name].hint}"
     assert "NotImplementedError" not in verdict.message
     assert getattr(check, name)(stub) is EXERCISES[name].reference
-    assert capsys.readouterr().out.startswith(f"⏳ {name}: not done yet. Hint: ")
+    assert capsys.readouterr().out.startswith(f"Not done yet ⏳ {name}. Hint: ")
 
 
 def test_shape_errors_are_explained_in_the_learners_terms():
@@ -177,3 +177,21 @@ def test_whose_says_which_version_the_next_cells_use():
     assert check.whose(check.q_sample(lambda *a: None)) == "the package's"
     mine = lambda *a: ex.reference(*a)  # noqa: E731
     assert check.whose(check.q_sample(mine)) == "your"
+
+
+def test_each_exercise_has_a_checker_written_out_in_check():
+    # Learners read check.py to find `check.q_sample`: each checker is a plain `def` there, one per exercise.
+    import inspect
+
+    source = inspect.getsource(check)
+    for name, ex in EXERCISES.items():
+        fn = getattr(check, name)
+        assert fn.__module__ == check.__name__ and fn.__name__ == name
+        assert f"\ndef {name}(fn):\n" in source and ex.signature in fn.__doc__
+    assert "globals()" not in source
+
+
+def test_the_package_location_names_a_real_function():
+    for ex in EXERCISES.values():
+        module, _, attr = ex.package.rpartition(".")
+        assert callable(getattr(__import__(module, fromlist=[attr]), attr)), ex.package

@@ -64,11 +64,27 @@ def test_committed_outputs_are_real_and_carry_no_widget_state(source, edition):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_committed_checks_pass_in_the_instructor_edition_and_wait_in_the_student_one(source):
-    for edition, mark in (("instructor", "✅"), ("student", "⏳")):
+    for edition, mark in (("instructor", "Correct ✅ "), ("student", "Not done yet ⏳ ")):
         for cell in _read(source, edition).cells:
             if "nbval-check-output" in cell.metadata.get("tags", []):
                 printed = "".join(o.get("text", "") for o in cell.get("outputs", []))
                 assert printed.startswith(mark), f"{edition}: {printed[:120]!r}"
+
+
+def _installed_kernelspec() -> dict:
+    """The kernelspec `make` installs, read from the Makefile's `ipykernel install` line."""
+    line = next(x for x in (ROOT / "Makefile").read_text().splitlines() if "ipykernel install" in x)
+    name = re.search(r"--name[ =](\S+)", line).group(1)
+    display = re.search(r'--display-name[ =]"([^"]+)"', line).group(1)
+    return {"display_name": display, "language": "python", "name": name}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("edition", list(editions.EDITIONS))
+def test_committed_kernelspec_is_the_one_make_installs(source, edition):
+    # Any difference makes JupyterLab mark the notebook modified on opening, and autosave rewrite it.
+    assert editions.KERNELSPEC == _installed_kernelspec()
+    assert dict(_read(source, edition).metadata["kernelspec"]) == _installed_kernelspec()
 
 
 @pytest.mark.parametrize("name", EXERCISES)
@@ -78,6 +94,30 @@ def test_every_exercise_is_marked_hinted_and_checked_in_its_chapter(name):
     assert re.search(rf"^def {ex.function}\(.*?\n\s+{editions.BEGIN}\n", text, re.M | re.S), "no marked solution"
     assert f"<!-- hint: {name} -->" in text
     assert re.search(rf"^{ex.function} = check\.{name}\({ex.function}\)$", text, re.M), "no check cell"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("edition", list(editions.EDITIONS))
+def test_every_exercise_shows_its_folded_hint(source, edition):
+    # Each exercise's check names it; its hint, folded in <details>, must appear between the exercise
+    # cell and that check (a marker left as an HTML comment shows nothing).
+    cells = _read(source, edition).cells
+    for k, cell in enumerate(cells):
+        names = [n for n in editions.CHECK.findall(cell.source) if n in EXERCISES] if cell.cell_type == "code" else []
+        for name in names:
+            start = max(i for i in range(k) if f"def {EXERCISES[name].function}(" in cells[i].source)
+            between = "".join(c.source for c in cells[start + 1:k] if c.cell_type == "markdown")
+            assert "<details>" in between and f'check.solution("{name}")' in between, f"{name}: no hint shown"
+            assert "<!-- hint:" not in between
+            if edition == "student":
+                assert "raise NotImplementedError()" in cells[start].source
+
+
+def test_a_hint_marker_may_share_its_cell_with_prose():
+    name = next(iter(EXERCISES))
+    cell = nbformat.v4.new_markdown_cell(f"<!-- hint: {name} -->\n\nThe check below runs it.")
+    text = editions.HINT.sub(lambda m: editions._hint_cell(m.group(1), "ch"), cell.source)
+    assert text.startswith("<details>") and text.endswith("The check below runs it.")
 
 
 def test_unbalanced_markers_fail_with_the_place():

@@ -5,11 +5,11 @@
 runs the learner's function on the exercise's inputs (course/exercises.py, the exercise x mistake
 table) and prints one verdict:
 
-    ✅ correct                 the cells below use the learner's function;
-    ⏳ not done yet + the hint  the function still raises NotImplementedError (the student edition's stub);
-    ❌ a known mistake          which one, why it is wrong, and where the course explains it;
-    ❌ not yet                  the first wrong value (where, expected, got) and the hint;
-    ❌ an error                 shape and dtype errors explained in the exercise's terms.
+    Correct ✅                  the cells below use the learner's function;
+    Not done yet ⏳ + the hint  the function still raises NotImplementedError (the student edition's stub);
+    Mistake ❌                  a known one: which, why it is wrong, and where the course explains it;
+    Not yet ❌                  the first wrong value (where, expected, got) and the hint;
+    Error ❌                    shape and dtype errors explained in the exercise's terms.
 
 It returns the function the next cells should use: the learner's when it is correct, otherwise the
 package's reference (with the same signature), so Run All always works, and says which.
@@ -146,11 +146,29 @@ def _exercise(name: str) -> Exercise:
     return EXERCISES[name]
 
 
+# The verdict's word comes first and its mark after: some systems draw these emoji as empty boxes.
+LABELS = {"correct": ("Correct", "✅"), "not_done": ("Not done yet", "⏳"), "mistake": ("Mistake", "❌"),
+          "wrong": ("Not yet", "❌"), "error": ("Error", "❌")}
+_LEADS = ("correct.", "not done yet.", "a known mistake: ", "not yet: ")  # said by the label already
+
+
+def headline(verdict: Verdict) -> str:
+    """'Correct ✅ q_sample.', 'Not done yet ⏳ q_sample. Hint: ...', 'Mistake ❌ q_sample: ...'."""
+    word, mark = LABELS[verdict.status]
+    body = verdict.message
+    for lead in _LEADS:
+        if body.startswith(lead):
+            body = body[len(lead):].lstrip()
+            break
+    if not body:
+        return f"{word} {mark} {verdict.name}."
+    return f"{word} {mark} {verdict.name}" + (". " if body.startswith("Hint:") else ": ") + body
+
+
 def report(name: str, fn):
     """Print the verdict on fn; return fn if it is correct, else the package's reference (same signature)."""
     verdict = diagnose(name, fn)
-    mark = {"correct": "✅", "not_done": "⏳"}.get(verdict.status, "❌")
-    print(f"{mark} {name}: {verdict.message}")
+    print(headline(verdict))
     if verdict.ok:
         return fn
     ex = EXERCISES[name]
@@ -158,20 +176,73 @@ def report(name: str, fn):
     return ex.reference
 
 
-def _checker(name: str):
-    ex = EXERCISES[name]
+# One checker per exercise, written out so that a learner finds `check.q_sample` here (and its help in
+# `check.q_sample?`). Each returns the function the next cells use: yours if it is correct, else the
+# package's. tests/test_check.py keeps this list in step with the exercise table.
 
-    def check(fn):
-        return report(name, fn)
-
-    check.__name__ = check.__qualname__ = name
-    check.__doc__ = (f"Check {ex.signature} (chapter {ex.chapter[:2]}); returns the function to use next: "
-                     f"yours if it is correct, else the package's.")
-    return check
+def to_model_range(fn):
+    """Check to_model_range(pixels) (chapter 00)."""
+    return report("to_model_range", fn)
 
 
-for _name in EXERCISES:  # check.alpha_bar, check.q_sample, ...: one checker per exercise in the table
-    globals()[_name] = _checker(_name)
+def alpha_bar(fn):
+    """Check alpha_bar(betas) (chapter 01)."""
+    return report("alpha_bar", fn)
+
+
+def q_sample(fn):
+    """Check q_sample(x0, t, alpha_bar, noise) (chapter 02)."""
+    return report("q_sample", fn)
+
+
+def timestep_embedding(fn):
+    """Check timestep_embedding(t, dim) (chapter 03)."""
+    return report("timestep_embedding", fn)
+
+
+def training_loss(fn):
+    """Check training_loss(model, x0, t, noise, schedule, y=None) (chapter 04)."""
+    return report("training_loss", fn)
+
+
+def ddpm_step(fn):
+    """Check my_ddpm_step(x_t, eps, t, schedule, noise, clip=False) (chapter 05)."""
+    return report("ddpm_step", fn)
+
+
+def ddim_step(fn):
+    """Check my_ddim_step(x_t, eps, t, t_prev, schedule) (chapter 06)."""
+    return report("ddim_step", fn)
+
+
+def guided_eps(fn):
+    """Check my_guided_eps(eps_c, eps_u, s) (chapter 07)."""
+    return report("guided_eps", fn)
+
+
+def frechet_diagonal(fn):
+    """Check my_frechet_diagonal(mu1, var1, mu2, var2) (chapter 08)."""
+    return report("frechet_diagonal", fn)
+
+
+def euler_step(fn):
+    """Check my_euler_step(x, eps, sigma, sigma_next) (chapter 09)."""
+    return report("euler_step", fn)
+
+
+def gaussian_kl(fn):
+    """Check my_kl(mean, log_var) (chapter 10)."""
+    return report("gaussian_kl", fn)
+
+
+def attention_weights(fn):
+    """Check my_attention_weights(q, k, keep) (chapter 11)."""
+    return report("attention_weights", fn)
+
+
+def hflip(fn):
+    """Check hflip(x0, flip) (chapter 12)."""
+    return report("hflip", fn)
 
 
 def whose(fn) -> str:
@@ -193,11 +264,12 @@ def solution(name: str) -> None:
     answer = extract_solution(source.read_text(), ex.function) if source.exists() else None
     if answer:
         print(f"# A worked answer (chapter {ex.chapter[:2]}, the instructor edition):\n{answer}")
-    module, _, attr = ex.package.partition(" ")[0].rpartition(".")
+    if answer:
+        print(f"# The package's own version: {ex.package}")
+        return
+    module, _, attr = ex.package.rpartition(".")
     obj = getattr(__import__(module, fromlist=[attr]), attr)
-    print(f"# The package implements it in {ex.package}:")
-    if not answer:
-        print(inspect.getsource(obj))
+    print(f"# The package's own version, {ex.package}:\n{inspect.getsource(obj)}")
 
 
 SOLUTION_BLOCK = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n(?P<body>.*?)^[ \t]*### END SOLUTION\n?",

@@ -70,13 +70,19 @@ class Exercise:
     returns: str  # what a correct answer returns, in the learner's terms
     hint: str
     reference: Callable  # a correct answer with the exercise's signature
-    package: str  # where the package implements it (shown by check.solution)
     cases: Callable[[], list[Case]]
     mistakes: tuple[Mistake, ...]
+    # Where the package implements it (shown by check.solution): given only when the reference wraps
+    # the package's function; a reference that is the package's function names itself.
+    package: str = ""
     shape_help: str = ""  # what a shape error usually means in this exercise
     dtype: torch.dtype | None = None  # required output dtype, when it matters
     rtol: float = 1e-4
     atol: float = 1e-5
+
+    def __post_init__(self):
+        if not self.package:
+            object.__setattr__(self, "package", f"{self.reference.__module__}.{self.reference.__qualname__}")
 
 
 EXERCISES: dict[str, Exercise] = {}
@@ -477,7 +483,7 @@ _add(Exercise(
     signature="my_guided_eps(eps_c, eps_u, s)", returns="a tensor shaped like eps_c",
     hint="start from the unconditional prediction and move s times the difference: "
          "eps_u + s * (eps_c - eps_u). Then s = 1 gives eps_c and s = 0 gives eps_u.",
-    reference=guidance.apply_guidance, package="diffusion_lab.guidance.apply_guidance", cases=_guidance_cases,
+    reference=guidance.apply_guidance, cases=_guidance_cases,
     mistakes=(
         Mistake("w_form", "(1 + s) * eps_c - s * eps_u: Ho & Salimans' w form, with s in place of w",
                 "that form's w is s - 1: with s in its place, s = 1 already doubles the guidance",
@@ -557,7 +563,7 @@ _add(Exercise(
     signature="my_euler_step(x, eps, sigma, sigma_next)", returns="x~ at sigma_next, shaped like x",
     hint="the predicted noise is the slope dx~/dsigma, and the step in sigma is sigma_next - sigma (negative: "
          "sampling walks towards sigma = 0): return x + (sigma_next - sigma) * eps.",
-    reference=solvers.euler_step, package="diffusion_lab.solvers.euler_step", cases=_euler_cases,
+    reference=solvers.euler_step, cases=_euler_cases,
     shape_help="return only x~ at sigma_next, a tensor shaped like x.",
     mistakes=(
         Mistake("wrong_sign", "x + (sigma - sigma_next) * eps: the step has the wrong sign",
@@ -604,7 +610,7 @@ _add(Exercise(
     signature="my_kl(mean, log_var)", returns="one number per image: a tensor of shape (B,)",
     hint="per latent number, 1/2 (mean^2 + exp(log_var) - 1 - log_var); then add them up per image: "
          ".flatten(1).sum(1).",
-    reference=autoencoder.gaussian_kl, package="diffusion_lab.autoencoder.gaussian_kl", cases=_kl_cases,
+    reference=autoencoder.gaussian_kl, cases=_kl_cases,
     shape_help="the KL is one number per image: sum over every axis but the first (.flatten(1).sum(1)).",
     mistakes=(
         Mistake("no_half", "mean^2 + sigma^2 - 1 - log sigma^2 without the 1/2",
@@ -648,7 +654,7 @@ _add(Exercise(
     returns="weights of shape (B, N, L): for each position, one weight per token, summing to 1",
     hint="scores = q @ k.transpose(1, 2) / sqrt(d), shape (B, N, L); set the scores of padding tokens to "
          "-inf (scores.masked_fill(~keep[:, None, :], float('-inf'))); then softmax over the tokens (dim=-1).",
-    reference=unet.attention_weights, package="diffusion_lab.unet.attention_weights", cases=_attention_cases,
+    reference=unet.attention_weights, cases=_attention_cases,
     shape_help="one weight per (position, token): q @ k.transpose(1, 2) has shape (B, N, L).",
     mistakes=(
         Mistake("no_scaling", "softmax(q k^T) without dividing by sqrt(d)",
@@ -700,7 +706,7 @@ _add(Exercise(
     signature="hflip(x0, flip)", returns="a tensor shaped like x0: image i mirrored left-right where flip[i]",
     hint="x0.flip(-1) mirrors every image left-right (the last axis is the width); "
          "torch.where(flip[:, None, None, None], x0.flip(-1), x0) keeps it only where the coin says so.",
-    reference=training.hflip, package="diffusion_lab.training.hflip", cases=_flip_cases,
+    reference=training.hflip, cases=_flip_cases,
     shape_help="flip has shape (B,): give it three more axes, flip[:, None, None, None], so that it "
                "picks whole images of x0 (B, C, H, W).",
     mistakes=(
