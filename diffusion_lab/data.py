@@ -102,6 +102,14 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+
+def _shown(path: Path) -> str:
+    """A folder as a message shows it: under the home folder as ~/..., the same on every machine."""
+    try:
+        return "~/" + Path(path).resolve().relative_to(Path.home().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
 @dataclass
 class ImageData:
     """One split of a dataset, entirely in memory."""
@@ -110,7 +118,11 @@ class ImageData:
     labels: torch.Tensor  # int64 (N,)
     info: DatasetInfo
     split: str
-    source: str  # one sentence: which data this is and why it was chosen
+    source: str  # one sentence: which data this is and why it was chosen (printed; may name local folders)
+    record: str = ""  # the same without this machine's folders: what a checkpoint records
+
+    def __post_init__(self):
+        self.record = self.record or self.source
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -289,7 +301,7 @@ def load_data(
 
     found = _full_present(info.name, split, folder)
     downloaded = False
-    why_not_full = f"full set not found under {folder}"
+    why_not_full = f"full set not found under {_shown(folder)}"
     if not found and download:
         try:
             download_data(info.name, folder)
@@ -304,7 +316,8 @@ def load_data(
     if found:
         images, labels = _load_full(info.name, split, folder)
         how = "just downloaded to" if downloaded else "found in"
-        what = f"the full dataset {how} {folder / info.folder}"
+        what = f"the full dataset {how} {_shown(folder / info.folder)}"
+        recorded = "the full dataset (torchvision's files)"
     else:
         shipped = info.shipped.get(split)
         path = SHIPPED_DIR / shipped if shipped else None
@@ -329,6 +342,7 @@ def load_data(
             f"the offline subset shipped in data/datasets ({why_not_full}; run "
             f"`python -m diffusion_lab download --dataset {name}` online for all {full_count:,})"
         )
+        recorded = "the offline subset shipped in data/datasets"
 
     total = len(labels)
     if limit is not None:
@@ -350,4 +364,5 @@ def load_data(
         info=info,
         split=split,
         source=source,
+        record=f"{info.title} {split}: {count} from {recorded}",
     )

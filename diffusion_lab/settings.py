@@ -52,7 +52,7 @@ def progress_bar(*args, **kwargs):
     """tqdm's progress bar: its notebook widget in Jupyter, plain text in terminals and in Colab.
 
     Colab's widget manager has answered tqdm's widget with a prompt to enable third-party widgets
-    (colabtools issue 3023), so there the text bar, which renders everywhere, is the safe choice.
+    (googlecolab/colabtools#3023), so there the text bar, which renders everywhere, is the safe choice.
     """
     if "google.colab" in sys.modules:
         from tqdm.std import tqdm

@@ -346,7 +346,7 @@ def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seco
             **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("dataset",)},
             "steps_done": step,
             "seconds": round(seconds, 1),
-            "data_source": data.source,
+            "data_source": data.record,  # no local folder: a checkpoint is shared
         },
         **extra,
         **({"sampling": dict(GUIDED_SAMPLING)} if cfg.conditional or cfg.text else {}),

@@ -1,4 +1,4 @@
-"""Where does self-attention pay for 32x32 colour images? Measured at small scale on a CPU (issue 12).
+"""Where does self-attention pay for 32x32 colour images? Measured at small scale on a CPU.
 
     python scripts/cifar_attention.py --subset cifar10_train_0-3999_lossless.npz [--minutes 6 | --steps 150]
 

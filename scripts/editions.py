@@ -25,8 +25,8 @@ code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then co
 verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
 
 Editions are not jupytext pairs (saving a student notebook must never overwrite the source): edit
-the .py, run this script, then execute (`--execute`, minutes per chapter: run it through
-/work/bin/cpujob on a shared machine). Executed outputs keep no widget views or widget state (a
+the .py, run this script, then execute (`--execute`, minutes per chapter: run one heavy job
+at a time on a shared machine). Executed outputs keep no widget views or widget state (a
 saved widget without its kernel shows a frozen bar or an error), so the static figures that every
 viewer draws first (and any kernel-free fallback published beside a widget) are what a reader without
 a kernel sees. notebooks/README.md explains it for

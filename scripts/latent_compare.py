@@ -12,7 +12,7 @@ every arm in one process, interleaved, so whatever else runs slows every arm ali
 speed (`steps = M * 60 * images_per_second / batch`), so the comparison does not depend on who else
 used the CPU while each arm trained. (`--minutes M` trains for M minutes of wall time instead: fair
 only on an otherwise idle machine.) Arms run at once, one thread each; --sequential runs them one
-after the other in one cpujob slot. `evaluate` samples 1000 images from each (DDIM 20, s = 3; `--guidance 1`
+after the other on one core. `evaluate` samples 1000 images from each (DDIM 20, s = 3; `--guidance 1`
 writes latent_s1.json instead, without the autoencoder and attribute rows) and
 grades them with the project's classifier.
 """
@@ -338,7 +338,7 @@ if __name__ == "__main__":
     p.add_argument("--num", type=int, default=1000)
     p.add_argument("--guidance", type=float, default=3.0, help="evaluate: guidance scale s (3: the main table)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one cpujob slot)")
+    p.add_argument("--sequential", action="store_true", help="train: one arm after the other (one core)")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
     {"speed": speed, "train": train, "ship": ship, "evaluate": evaluate, "report": report}[a.part](a)

@@ -1,4 +1,4 @@
-"""Which training recipe gives the best model per CPU minute? Every choice, measured (issue 5).
+"""Which training recipe gives the best model per CPU minute? Every choice, measured.
 
     DIFFUSION_LAB_DATA=/path/to/full/data python scripts/recipe_sweep.py throughput
     DIFFUSION_LAB_DATA=... python scripts/recipe_sweep.py quality [VARIANT ...]   (default: all)

@@ -2,11 +2,11 @@
 beside the network's bare forward throughput at the same batch.
 
     python scripts/sampling_speed.py [--checkpoint mnist_cfg] [--num 1000] [--batch 250]
-    python scripts/sampling_speed.py --baseline     # only what the pre-issue-10 sample() offers
+    python scripts/sampling_speed.py --baseline     # only what the older sample() offered (no amp)
 
 Prints one JSON object. "ratio" = images through the network per second while sampling, divided by
 the bare forward pass's images per second at the batch the network sees (2 x batch when guided).
-Run it with the whole machine (`/work/bin/cpujob --all`) and name the CPU beside its numbers.
+Run it with the whole machine to itself and name the CPU beside its numbers.
 """
 
 import argparse

@@ -6,7 +6,7 @@
 --compare runs the same measurement with OTHER_CHECKOUT's package (e.g. `git archive main | tar -x -C
 /tmp/main`) and this one in turn, `--rounds` times each, in fresh processes, and prints the median
 images/s of each and their ratio (this / other). Run it with the machine to itself: on a shared 2-core
-machine use `/work/bin/cpujob --all` (2 threads, both cores held). The recipe is TrainConfig's default
+machine, hold both cores (2 threads) and run nothing else beside it. The recipe is TrainConfig's default
 (MNIST, width 16, batch 64, bf16 where native), on the shipped offline MNIST subset.
 """
 

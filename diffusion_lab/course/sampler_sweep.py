@@ -1,5 +1,5 @@
 """The sampler sweep's rows (data/results/samplers.json, written by scripts/sampler_sweep.py) as a table,
-a figure and issue 10's targets: read by chapter 09 and by the script's README report, so both say the
+a figure and the sweep's targets: read by chapter 09 and by the script's results-page report, so both say the
 same thing from the same rows.
 
     from diffusion_lab.results import load_results
@@ -72,7 +72,7 @@ def figure(rows: list[dict]):
 
 
 def targets(rows: list[dict], dataset: str = "mnist") -> str:
-    """Issue 10's targets (stated for MNIST; the same comparison for any dataset): DPM-Solver++ 2M with
+    """The sweep's targets (stated for MNIST; the same comparison for any dataset): DPM-Solver++ 2M with
     10 model calls reaches an FD no worse than DDIM with 20 calls, and within 10% of DDPM with all T
     calls (same guidance and sample count). Says which rows are missing when some are."""
     mine = {(r["sampler"], r["nfe"]): r for r in rows if r["dataset"] == dataset}
