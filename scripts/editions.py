@@ -20,7 +20,8 @@ and from it this script writes
     solutions/NN_name.ipynb   the instructor edition: the worked answers, markers removed.
 
 A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions (the
-text comes from the exercise table, diffusion_lab/course/exercises.py, so it lives in one place). A
+text, the idea with the pieces folded inside it, comes from the exercise table, diffusion_lab/course/exercises.py,
+so it lives in one place). A
 code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then compares its printed
 verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
 
@@ -111,7 +112,11 @@ def _hint_cell(name: str, where: str) -> str:
 
     if name not in EXERCISES:
         raise SourceError(f"{where}: hint for unknown exercise {name!r}; add it to diffusion_lab/course/exercises.py.")
-    return (f"<details><summary><b>Hint</b> (click to open)</summary>\n\n{EXERCISES[name].hint}\n\n"
+    ex = EXERCISES[name]
+    # Graduated: the idea first, the pieces folded inside it, the complete code only in the worked answer.
+    pieces = (f"<details><summary>The pieces (click to open)</summary>\n\n{ex.pieces}\n</details>\n\n"
+              if ex.pieces else "")
+    return (f"<details><summary><b>Hint</b> (click to open)</summary>\n\n{ex.hint}\n\n{pieces}"
             f"Still stuck? Run `check.solution(\"{name}\")` for a worked answer.\n</details>")
 
 
