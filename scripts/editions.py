@@ -22,7 +22,8 @@ and from it this script writes
 A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions: the idea,
 with the pieces folded inside it, from the exercise table (diffusion_lab/course/exercises.py, so it
 lives in one place). A code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then
-compares its printed verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
+compares its printed verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳"
+in the student one.
 
 Editions are not jupytext pairs (saving a student notebook must never overwrite the source): edit
 the .py, run this script, then execute (`--execute`, minutes per chapter: run it through
