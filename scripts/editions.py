@@ -19,10 +19,11 @@ and from it this script writes
                               `# YOUR CODE HERE` + `raise NotImplementedError()`;
     solutions/NN_name.ipynb   the instructor edition: the worked answers, markers removed.
 
-A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions (the
-text comes from the exercise table, diffusion_lab/course/exercises.py, so it lives in one place). A
-code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then compares its printed
-verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳" in the student one.
+A line `<!-- hint: NAME -->` in a markdown cell becomes a collapsible hint in both editions: the idea,
+with the pieces folded inside it, from the exercise table (diffusion_lab/course/exercises.py, so it
+lives in one place). A code cell that calls `check.NAME(` is tagged `nbval-check-output`: nbval then
+compares its printed verdict, so CI proves "Correct ✅" in the instructor edition and "Not done yet ⏳"
+in the student one.
 
 Editions are not jupytext pairs (saving a student notebook must never overwrite the source): edit
 the .py, run this script, then execute (`--execute`, minutes per chapter: run one heavy job
@@ -48,7 +49,8 @@ import jupytext
 import nbformat
 from jupytext.combine import combine_inputs_with_outputs
 
-from diffusion_lab.course.colab import stamp
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's package, not another install
+from diffusion_lab.course.colab import stamp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "notebooks"
@@ -111,7 +113,11 @@ def _hint_cell(name: str, where: str) -> str:
 
     if name not in EXERCISES:
         raise SourceError(f"{where}: hint for unknown exercise {name!r}; add it to diffusion_lab/course/exercises.py.")
-    return (f"<details><summary><b>Hint</b> (click to open)</summary>\n\n{EXERCISES[name].hint}\n\n"
+    ex = EXERCISES[name]
+    # Graduated: the idea first, the pieces folded inside it, the complete code only in the worked answer.
+    pieces = (f"<details><summary>The pieces (click to open)</summary>\n\n{ex.pieces}\n</details>\n\n"
+              if ex.pieces else "")
+    return (f"<details><summary><b>Hint</b> (click to open)</summary>\n\n{ex.hint}\n\n{pieces}"
             f"Still stuck? Run `check.solution(\"{name}\")` for a worked answer.\n</details>")
 
 

@@ -195,3 +195,13 @@ def test_the_package_location_names_a_real_function():
     for ex in EXERCISES.values():
         module, _, attr = ex.package.rpartition(".")
         assert callable(getattr(__import__(module, fromlist=[attr]), attr)), ex.package
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_hints_are_graduated_and_never_the_answer_line(name):
+    # A learner asks for the idea first, then the pieces; the complete code only through check.solution.
+    ex = EXERCISES[name]
+    answer = check.extract_solution((check.CHAPTERS / f"{ex.chapter}.py").read_text(), ex.function)
+    last = [line.strip() for line in answer.splitlines() if line.strip()][-1]
+    assert last not in ex.hint and last not in ex.pieces, last
+    assert check.hint(name) == ex.hint and check.hint(name, step=2) == (ex.pieces or ex.hint)

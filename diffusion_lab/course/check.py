@@ -251,9 +251,11 @@ def whose(fn) -> str:
     return "the package's" if any(fn is ex.reference for ex in EXERCISES.values()) else "your"
 
 
-def hint(name: str) -> str:
-    """The exercise's hint (the student edition shows it in a collapsible block under the exercise)."""
-    return _exercise(name).hint
+def hint(name: str, step: int = 1) -> str:
+    """The exercise's hint (the student edition shows it in a collapsible block under the exercise):
+    step 1 the idea and its equation, step 2 the pieces to build it from."""
+    ex = _exercise(name)
+    return ex.pieces if step >= 2 and ex.pieces else ex.hint
 
 
 def solution(name: str) -> None:

@@ -75,6 +75,10 @@ class Exercise:
     # Where the package implements it (shown by check.solution): given only when the reference wraps
     # the package's function; a reference that is the package's function names itself.
     package: str = ""
+    # Hints come in steps, so that a learner is not handed the answer at once: `hint` is the idea and its
+    # equation (what a check prints), `pieces` the functions and shapes to build it from. The complete
+    # code is only in the worked answer (check.solution).
+    pieces: str = ""
     shape_help: str = ""  # what a shape error usually means in this exercise
     dtype: torch.dtype | None = None  # required output dtype, when it matters
     rtol: float = 1e-4
@@ -144,8 +148,8 @@ def _alpha_bar_cases() -> list[Case]:
 _add(Exercise(
     name="alpha_bar", chapter="01_noise_schedule", function="alpha_bar",
     signature="alpha_bar(betas)", returns="a tensor shaped like betas: alpha_bar_0 ... alpha_bar_{T-1}",
-    hint="alpha_t = 1 - beta_t, and alpha_bar_t is the running product alpha_0 * ... * alpha_t: "
-         "torch.cumprod(1 - betas, dim=0).",
+    hint="alpha_t = 1 - beta_t, and alpha_bar_t is the running product alpha_0 * ... * alpha_t.",
+    pieces="torch has a running product along an axis: torch.cumprod(..., dim=0).",
     reference=lambda betas: schedules.schedule_from_betas(betas).alpha_bar,
     package="diffusion_lab.schedules.schedule_from_betas", cases=_alpha_bar_cases,
     shape_help="alpha_bar has one value per timestep, like betas: (T,).",
@@ -248,8 +252,10 @@ def _angles(t, dim, base=10000.0, denominator=None, sign=-1.0):
 _add(Exercise(
     name="timestep_embedding", chapter="03_unet", function="timestep_embedding",
     signature="timestep_embedding(t, dim)", returns="a float tensor of shape (B, dim)",
-    hint="half = dim // 2; freqs = 10000 ** (-arange(half) / half); angles = t[:, None] * freqs[None, :]; "
-         "return cat([cos(angles), sin(angles)], dim=1): cosines first.",
+    hint="half the entries are cosines and half sines of t times dim/2 frequencies, geometric "
+         "from 1 down to 1/10000: freq_i = 10000^(-i / (dim/2)); cosines first.",
+    pieces="half = dim // 2; torch.arange(half) for i; t[:, None] * freqs[None, :] gives the (B,"
+           " dim/2) angles; torch.cat([..., ...], dim=1) puts cosines and sines side by side.",
     reference=lambda t, dim: embeddings.timestep_embedding(t, dim),
     package="diffusion_lab.embeddings.timestep_embedding", cases=_embedding_cases,
     shape_help="one row per timestep: t[:, None] * freqs[None, :] is (B, dim/2); cos and sin side by side "
@@ -316,8 +322,10 @@ _add(Exercise(
     name="training_loss", chapter="04_ddpm_training", function="training_loss",
     signature="training_loss(model, x0, t, noise, schedule, y=None)",
     returns="one number: a 0-dimensional tensor (the mean over the batch and the pixels)",
-    hint="x_t = sqrt(alpha_bar_t) * x0 + sqrt(1 - alpha_bar_t) * noise with alpha_bar_t reshaped to "
-         "(B, 1, 1, 1); then return F.mse_loss(model(x_t, t, y), noise).",
+    hint="noise x0 to x_t with the forward process (eq. 4), ask the model to predict the noise "
+         "from x_t, and score the prediction against the true noise with the mean squared error.",
+    pieces="alpha_bar_t = schedule.alpha_bar[t], reshaped to (B, 1, 1, 1); the model is called "
+           "as model(x_t, t, y); F.mse_loss(prediction, target).",
     reference=lambda model, x0, t, noise, schedule, y=None: training.diffusion_loss(model, x0, t, noise, schedule, y),
     package="diffusion_lab.training.diffusion_loss",
     cases=_loss_cases,
@@ -438,8 +446,11 @@ def _ddim_variant(x_t, eps, t, t_prev, schedule, *, ab_prev=None, power=0.5, dir
 _add(Exercise(
     name="ddim_step", chapter="06_ddim", function="my_ddim_step",
     signature="my_ddim_step(x_t, eps, t, t_prev, schedule)", returns="x_{t_prev}, shaped like x_t",
-    hint="x0_hat = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t); ab_prev = schedule.alpha_bar[t_prev], or 1.0 when "
-         "t_prev = -1; return sqrt(ab_prev) * x0_hat + sqrt(1 - ab_prev) * eps (eq. 12 with sigma = 0).",
+    hint="estimate x0 from x_t and eps, then move it to t_prev along the same predicted noise "
+         "(eq. 12 with sigma = 0): sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps.",
+    pieces="x0_hat = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t); ab_prev = "
+           "schedule.alpha_bar[t_prev], or 1.0 when t_prev = -1 (one step past the last "
+           "timestep: clean).",
     reference=lambda x_t, eps, t, t_prev, schedule: samplers.ddim_step(x_t, eps, t, t_prev, schedule, eta=0.0)[0],
     package="diffusion_lab.samplers.ddim_step", cases=_ddim_cases,
     shape_help="return only x_{t_prev}, a tensor shaped like x_t.",
@@ -561,8 +572,10 @@ def _euler_cases() -> list[Case]:
 _add(Exercise(
     name="euler_step", chapter="09_faster_samplers", function="my_euler_step",
     signature="my_euler_step(x, eps, sigma, sigma_next)", returns="x~ at sigma_next, shaped like x",
-    hint="the predicted noise is the slope dx~/dsigma, and the step in sigma is sigma_next - sigma (negative: "
-         "sampling walks towards sigma = 0): return x + (sigma_next - sigma) * eps.",
+    hint="the predicted noise is the slope dx~/dsigma; an Euler step follows that slope for the "
+         "change in sigma, which is negative: sampling walks towards sigma = 0.",
+    pieces="the step in sigma is sigma_next - sigma; the new x~ is the old one plus step times "
+           "slope.",
     reference=solvers.euler_step, cases=_euler_cases,
     shape_help="return only x~ at sigma_next, a tensor shaped like x.",
     mistakes=(
@@ -608,8 +621,9 @@ def _kl(m, lv, *, half=0.5, var=None, reduce="sum", sign=-1.0):
 _add(Exercise(
     name="gaussian_kl", chapter="10_latent_diffusion", function="my_kl",
     signature="my_kl(mean, log_var)", returns="one number per image: a tensor of shape (B,)",
-    hint="per latent number, 1/2 (mean^2 + exp(log_var) - 1 - log_var); then add them up per image: "
-         ".flatten(1).sum(1).",
+    hint="per latent number the KL to N(0, 1) is 1/2 (mean^2 + variance - 1 - log variance); one"
+         " number per image is their sum.",
+    pieces="the variance is exp(log_var); sum every axis but the first: .flatten(1).sum(1).",
     reference=autoencoder.gaussian_kl, cases=_kl_cases,
     shape_help="the KL is one number per image: sum over every axis but the first (.flatten(1).sum(1)).",
     mistakes=(
@@ -652,8 +666,10 @@ _add(Exercise(
     name="attention_weights", chapter="11_text_prompts", function="my_attention_weights",
     signature="my_attention_weights(q, k, keep)",
     returns="weights of shape (B, N, L): for each position, one weight per token, summing to 1",
-    hint="scores = q @ k.transpose(1, 2) / sqrt(d), shape (B, N, L); set the scores of padding tokens to "
-         "-inf (scores.masked_fill(~keep[:, None, :], float('-inf'))); then softmax over the tokens (dim=-1).",
+    hint="scores are query-key dot products scaled by 1/sqrt(d); padding tokens must get zero "
+         "weight, so their scores go to -inf before the softmax over the tokens.",
+    pieces="q @ k.transpose(1, 2) has shape (B, N, L); keep[:, None, :] lines the mask up with "
+           "it; scores.masked_fill(mask, float('-inf')); torch.softmax(..., dim=-1).",
     reference=unet.attention_weights, cases=_attention_cases,
     shape_help="one weight per (position, token): q @ k.transpose(1, 2) has shape (B, N, L).",
     mistakes=(
@@ -704,8 +720,10 @@ def _where_flip(flip, mirrored, x0):
 _add(Exercise(
     name="hflip", chapter="12_scale_up", function="hflip",
     signature="hflip(x0, flip)", returns="a tensor shaped like x0: image i mirrored left-right where flip[i]",
-    hint="x0.flip(-1) mirrors every image left-right (the last axis is the width); "
-         "torch.where(flip[:, None, None, None], x0.flip(-1), x0) keeps it only where the coin says so.",
+    hint="mirror an image left-right by reversing its last axis (the width), and keep the "
+         "mirrored copy only for the images whose coin says flip.",
+    pieces="x0.flip(-1) mirrors every image; flip is (B,): flip[:, None, None, None] lets "
+           "torch.where pick whole images.",
     reference=training.hflip, cases=_flip_cases,
     shape_help="flip has shape (B,): give it three more axes, flip[:, None, None, None], so that it "
                "picks whole images of x0 (B, C, H, W).",
