@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from . import checkpoints  # PRETRAINED_DIR read at call time: tests and users may repoint it
 from .autoencoder_net import (  # noqa: F401  (re-exported: chapters, scripts and tests import them from here)
     Autoencoder,
     check_images,
@@ -24,7 +25,6 @@ from .autoencoder_net import (  # noqa: F401  (re-exported: chapters, scripts an
     set_latent_scale,
 )
 from .checkpoints import (
-    PRETRAINED_DIR,
     CheckpointError,
     checkpoint_paths,
     load_checkpoint,
@@ -167,7 +167,8 @@ def resolve_autoencoder(reference: str, checkpoint_dir: Path) -> Path:
     checkpoint's folder), else a file of that name beside the checkpoint or among the shipped ones.
     (autoencoder_of then checks its sha256, so a wrong file is never used.)"""
     name = Path(reference).name  # moved together: the autoencoder sits beside the checkpoint
-    for candidate in (checkpoint_dir / reference, Path(reference), checkpoint_dir / name, PRETRAINED_DIR / name):
+    for candidate in (checkpoint_dir / reference, Path(reference), checkpoint_dir / name,
+                      checkpoints.PRETRAINED_DIR / name):
         weights, _ = checkpoint_paths(candidate)
         if weights.exists():
             return weights
