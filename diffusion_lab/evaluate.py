@@ -10,6 +10,8 @@ import time
 
 import torch
 
+from .autoencoder import autoencoder_of
+from .checkpoints import load_checkpoint
 from .classifier import features_and_predictions, load_classifier
 from .metrics import (
     class_accuracy,
@@ -21,6 +23,7 @@ from .metrics import (
 )
 from .samplers import sample
 from .solvers import ODE_SAMPLERS, model_calls
+from .text import class_prompts, tokenizer_of
 
 
 def real_split(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | None = None, seed: int = 0):
@@ -135,10 +138,6 @@ LATENT_CLIP = ("--clip clips x_0 to the image range [-1, 1]; this model denoises
 def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
     """evaluate_model on a checkpoint file, whatever it denoises: a latent model's samples are decoded
     by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
-    from .autoencoder import autoencoder_of
-    from .checkpoints import load_checkpoint
-    from .text import class_prompts, tokenizer_of
-
     model, schedule, config = load_checkpoint(path, device=device)
     ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
     if ae is not None and kwargs.get("clip_x0"):

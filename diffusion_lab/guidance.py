@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from .text import null_tokens
+from .tokens import null_tokens
 
 
 def check_guidance(scale) -> float | None:

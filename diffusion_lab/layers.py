@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from .text import check_tokens
+
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
     """GroupNorm with `groups` groups, or fewer when `groups` does not divide `channels` (the gcd).
@@ -52,8 +54,6 @@ def check_input(model: nn.Module, x: torch.Tensor, t, y) -> tuple[torch.Tensor, 
     # network at t(sigma), as diffusers does; the sinusoidal embedding is defined for any real t.
     t = t if t.is_floating_point() else t.long()
     if getattr(model, "text_encoder", None) is not None:
-        from .text import check_tokens
-
         return t, check_tokens(model, y, b, x.device)
     if model.num_classes is None:
         if y is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .autoencoder import Autoencoder
+from .autoencoder_net import Autoencoder
 from .minimal_unet import MinimalUNet
 from .unet import UNet
 

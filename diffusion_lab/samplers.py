@@ -15,17 +15,17 @@ eta = 0 is deterministic; eta = 1 has the DDPM posterior variance for the jump t
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
+from . import solvers
 from .forward import check_prediction, eps_from_prediction, eps_from_x0, posterior, predict_x0, prediction_of
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
 from .settings import autocast_dtype, progress_bar
+from .timesteps import SPACINGS, ddim_timesteps  # noqa: F401  (re-exported: chapters import them from here)
 
 VARIANCES = ("posterior", "beta")
-SPACINGS = ("leading", "trailing", "linspace")
 SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m")  # the last three: solvers.py
 
 
@@ -43,26 +43,6 @@ def ddpm_step(x_t, eps, t: int, schedule: Schedule, variance="posterior", clip_x
         var = schedule.at(schedule.betas, t, x_t)
     noise = torch.randn_like(x_t) if noise is None else noise
     return mean + var.sqrt() * noise, x0
-
-
-def ddim_timesteps(T: int, steps: int, spacing: str = "leading") -> list[int]:
-    """The decreasing sub-grid of 0-based timesteps DDIM visits, as diffusers defines it.
-
-    leading:  0, k, 2k, ... (k = T // steps), reversed      (DDIM paper, diffusers' default)
-    trailing: T-1, T-1-T/steps, ...  (always starts at the noisiest step; Lin et al. 2024)
-    linspace: round(linspace(0, T-1, steps)), reversed
-    """
-    if not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an integer in 1..T={T}, got {steps!r}.")
-    if spacing == "leading":
-        ts = np.arange(steps) * (T // steps)
-    elif spacing == "trailing":
-        ts = np.round(np.arange(T, 0, -T / steps)).astype(np.int64)[::-1] - 1
-    elif spacing == "linspace":
-        ts = np.linspace(0, T - 1, steps).round().astype(np.int64)
-    else:
-        raise ValueError(f"unknown spacing {spacing!r}; choose one of {SPACINGS}.")
-    return [int(t) for t in ts[::-1]]
 
 
 def ddim_sigma(t: int, t_prev: int, schedule: Schedule, eta: float) -> float:
@@ -152,8 +132,6 @@ def sample(
 
     The starting noise x_T is the same N(0, I) draw for every sampler, so one seed gives comparable images.
     """
-    from . import solvers  # solvers.py builds on this module's DDIM grid
-
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
     if sampler not in solvers.ODE_SAMPLERS and (karras or final_sigma != "zero"):

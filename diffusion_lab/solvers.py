@@ -36,32 +36,18 @@ import math
 import numpy as np
 import torch
 
-from .samplers import SPACINGS, ddim_timesteps
 from .schedules import Schedule
+from .timesteps import (  # noqa: F401  (re-exported: chapters and tests import them from here)
+    KARRAS_RHO,
+    SPACINGS,
+    ddim_timesteps,
+    karras_sigmas,
+    sigmas_of,
+    t_of_sigma,
+)
 
 ODE_SAMPLERS = ("euler", "heun", "dpmpp2m")
 FINAL_SIGMAS = ("zero", "sigma_min")
-KARRAS_RHO = 7.0  # Karras et al. 2022, eq. 5: the paper's choice, and diffusers'
-
-
-def sigmas_of(schedule: Schedule) -> np.ndarray:
-    """sigma_t = sqrt((1 - ab_t) / ab_t) for t = 0..T-1 (float64, increasing)."""
-    ab = schedule.alpha_bar.numpy()
-    return np.sqrt((1 - ab) / ab)
-
-
-def t_of_sigma(sigma, schedule: Schedule) -> np.ndarray:
-    """The (real) timestep with this noise level: linear interpolation in log sigma between the
-    training steps (diffusers' _sigma_to_t), clamped to 0..T-1."""
-    log_table = np.log(sigmas_of(schedule))
-    return np.interp(np.log(np.maximum(sigma, 1e-10)), log_table, np.arange(len(log_table), dtype=np.float64))
-
-
-def karras_sigmas(sigma_min: float, sigma_max: float, steps: int, rho: float = KARRAS_RHO) -> np.ndarray:
-    """Karras et al. 2022, eq. 5: sigma_i = (max^(1/rho) + i/(N-1) (min^(1/rho) - max^(1/rho)))^rho,
-    steps crowded towards small sigma, where the image's details are decided."""
-    ramp = np.linspace(0, 1, steps)
-    return (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
 
 
 def sigma_grid(schedule: Schedule, steps: int, sampler: str = "euler", spacing: str = "leading",

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PAD, BOS = 0, 1  # token ids: padding (ignored by attention), start of prompt (always there)
+from .tokens import BOS, PAD, null_tokens  # noqa: F401  (re-exported: the text chapter and tests use them)
+
 SPECIAL = ("<pad>", "<bos>")
 MAX_TOKENS = 8  # BOS + up to 7 words
 
@@ -109,13 +110,6 @@ def tokenizer_of(config: dict) -> Tokenizer | None:
 def class_prompts(labels, dataset: str, tokenizer: Tokenizer) -> torch.Tensor:
     """Tokens of each label's canonical prompt ("a seven"): how a text model is asked for a class."""
     return tokenizer.encode([class_prompt(int(c), dataset) for c in torch.as_tensor(labels).reshape(-1)])
-
-
-def null_tokens(like: torch.Tensor) -> torch.Tensor:
-    """The empty prompt "" (BOS then PAD), shaped like `like`: the null condition for guidance."""
-    null = torch.full_like(like, PAD)
-    null[..., 0] = BOS
-    return null
 
 
 def prompt_class(prompt: str, dataset: str) -> int:

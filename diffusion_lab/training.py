@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from .autoencoder import encode_all, latent_entry, load_autoencoder
 from .checkpoints import (
     GUIDED_SAMPLING,
     checkpoint_paths,
@@ -48,6 +49,7 @@ from .minimal_unet import MINIMAL_WIDTH
 from .models import MODELS, build_model
 from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, progress_bar
+from .text import MAX_TOKENS, Tokenizer, image_attributes, random_prompts, vocabulary
 from .unet import TIME_EMBEDDINGS, UNET_WIDTH
 
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
@@ -170,8 +172,6 @@ class TrainConfig:
             "prediction": self.prediction,
         }
         if self.text:
-            from .text import vocabulary
-
             kw["vocab_size"] = len(vocabulary(info.name))
         if self.model == "unet":
             kw |= {
@@ -330,12 +330,8 @@ def diffusion_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
 def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float, out=None) -> dict:
     extra = {}
     if cfg.autoencoder:  # which autoencoder decodes this model's latents
-        from .autoencoder import latent_entry
-
         extra["latent"] = latent_entry(cfg.autoencoder, out)
     if cfg.text:  # the vocabulary its prompts are tokenized with
-        from .text import MAX_TOKENS, vocabulary
-
         extra["text"] = {"vocab": vocabulary(data.info.name), "max_tokens": MAX_TOKENS}
     return {  # the model's own entry (name, constructor arguments) is added by save_checkpoint
         "schedule": {"name": cfg.schedule, "T": cfg.T},
@@ -492,8 +488,6 @@ def _start_run(cfg, out, data, resume, device, progress) -> _Run:
     model = build_model(cfg.model, **cfg.model_kwargs(dataset_info(cfg.dataset))).to(device)
     images = data.images
     if cfg.autoencoder:  # latent diffusion: encode the whole set once, then train on the latents
-        from .autoencoder import encode_all, load_autoencoder
-
         images = encode_all(load_autoencoder(cfg.autoencoder, device=device), images, progress=progress and main)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
@@ -560,8 +554,6 @@ def _conditioning(cfg: TrainConfig, data: ImageData):
     """(idx, generator) -> y for a batch: labels, or prompt tokens (cfg.text), each dropped to the null
     condition (the null label, or the empty prompt) with probability p_uncond, for guidance."""
     if cfg.text:
-        from .text import Tokenizer, image_attributes, random_prompts, vocabulary
-
         name, labels = data.info.name, data.labels
         tokenizer, attributes = Tokenizer(vocabulary(name)), image_attributes(data.images, labels, name)
 

@@ -2,6 +2,7 @@
 
     python scripts/import_graph.py            # every module of diffusion_lab/
     python scripts/import_graph.py --core     # fail if a core module imports a course-only library
+    python scripts/import_graph.py --layers   # fail on an import cycle, an upward import or an unplaced module
 
 Read from the source with `ast` (nothing is imported, so it also runs on a broken tree). Imports
 inside functions count too, marked "(lazy)": they load only when that function runs.
@@ -15,6 +16,21 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "diffusion_lab"
 COURSE_ONLY = {"ipywidgets", "IPython", "matplotlib"}  # what the core must not need at import time
+
+# The one place the package's layers are defined, lowest first. A module may import only from its own
+# layer or a lower one, so the maths can be read (and tested) without the networks, the networks
+# without the files, and so on. Within a layer, cycles are still forbidden (checked separately).
+LAYERS = {
+    "base": ["settings", "distributed"],
+    "maths": ["schedules", "forward", "tokens", "guidance", "metrics", "embeddings", "timesteps",
+              "solvers", "samplers"],
+    "networks": ["text", "layers", "unet", "minimal_unet", "autoencoder_net", "models"],
+    "files": ["data", "checkpoints", "results", "classifier"],
+    "training": ["training", "autoencoder"],
+    "evaluation": ["evaluate", "bench", "bridge"],
+    "interface": ["cli", "__main__", "diffusion_lab", "course", "course.check", "course.colab",
+                  "course.exercises", "course.plots", "course.sampler_sweep", "course.widgets"],
+}
 
 
 def module_name(path: Path) -> str:
@@ -60,6 +76,55 @@ def graph() -> dict[str, dict]:
     return out
 
 
+def internal_edges() -> dict[str, set[str]]:
+    """module -> the package modules it imports (top level and inside functions alike), short names."""
+    edges = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        short = "diffusion_lab" if name == "diffusion_lab" else name.removeprefix("diffusion_lab.")
+        targets = set()
+        for imported, _ in imports(path):
+            if imported.split(".")[0] == "diffusion_lab" and imported != "diffusion_lab":
+                targets.add(imported.removeprefix("diffusion_lab."))
+        edges[short] = targets - {short}
+    return edges
+
+
+def layer_errors(edges: dict[str, set[str]], layers: dict[str, list[str]] = LAYERS) -> list[str]:
+    """Every broken rule, named by its edge: a module without a layer, an import from a higher
+    layer, an import cycle. Empty when the graph is clean."""
+    rank = {module: i for i, members in enumerate(layers.values()) for module in members}
+    names = list(layers)
+    errors = [f"{m} has no layer (add it to LAYERS)" for m in sorted(edges) if m not in rank]
+    errors += [f"{m} has no layer (add it to LAYERS), imported by {src}"
+               for src in sorted(edges) for m in sorted(edges[src]) if m not in rank and m not in edges]
+    for src in sorted(edges):
+        for dst in sorted(edges[src]):
+            if src in rank and dst in rank and rank[dst] > rank[src]:
+                errors.append(f"upward import {src} -> {dst} ({names[rank[src]]} imports {names[rank[dst]]})")
+    errors += [f"import cycle {' -> '.join(c)}" for c in cycles(edges)]
+    return errors
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle (as a closed path a -> b -> ... -> a) through each edge that closes one in a depth-first walk."""
+    found, state = [], {}  # state: 1 = on the current path, 2 = done
+
+    def walk(node, path):
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                walk(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            walk(node, [node])
+    return found
+
+
 def main() -> int:
     g = graph()
     width = max(map(len, g))
@@ -74,6 +139,11 @@ def main() -> int:
         for name, lib in bad:
             print(f"error: core module {name} imports the course-only library {lib} at import time", file=sys.stderr)
         return 1 if bad else 0
+    if "--layers" in sys.argv:
+        errors = layer_errors(internal_edges())
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1 if errors else 0
     return 0
 
 
