@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .guidance import guided_eps
-from .samplers import _noise
+from .samplers import SamplingConfig, _noise
 from .schedules import Schedule, schedule_from_betas
 
 DIFFUSERS_CLASSES = {
@@ -39,13 +39,17 @@ def _diffusers():
     return diffusers
 
 
-def to_diffusers(schedule: Schedule, sampler: str = "dpmpp2m", *, spacing: str = "leading", karras: bool = False,
+def to_diffusers(schedule: Schedule, sampler="dpmpp2m", *, spacing: str = "leading", karras: bool = False,
                  final_sigma: str = "zero", prediction_type: str = "eps", clip_x0: bool = False):
     """The diffusers scheduler, configured with our betas (`trained_betas=`), that does what
-    `sample(model, schedule, sampler=..., spacing=..., karras=..., final_sigma=..., clip_x0=...)` does.
+    `sample(model, schedule, config)` does. `sampler` is a sampler's name (then the keywords say the
+    rest) or a samplers.SamplingConfig, whose sampler, spacing, karras, final_sigma and clip_x0 are used.
 
     Raises ValueError for a combination diffusers' scheduler does not offer (e.g. Euler with clipping).
     """
+    if isinstance(sampler, SamplingConfig):
+        sampler, spacing, karras, final_sigma, clip_x0 = (sampler.sampler, sampler.spacing, sampler.karras,
+                                                          sampler.final_sigma, sampler.clip_x0)
     if sampler not in DIFFUSERS_CLASSES:
         raise ValueError(f"no diffusers scheduler for {sampler!r} here; choose one of {', '.join(DIFFUSERS_CLASSES)}.")
     if prediction_type not in _PREDICTION:

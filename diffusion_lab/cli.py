@@ -28,17 +28,11 @@ from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
-from .samplers import SAMPLERS, SPACINGS
+from .samplers import ONLY_FOR, SAMPLERS, SPACINGS, SamplingConfig
 from .settings import pick_device
-from .solvers import FINAL_SIGMAS, ODE_SAMPLERS
+from .solvers import FINAL_SIGMAS
 from .training import DEFAULT_STEPS, UNET_ONLY, TrainConfig
 
-# The sampler flags each sampler has no use for, and why (sampling_options refuses them).
-NOT_FOR = {
-    "ddpm": (("steps", "eta", "spacing", "karras", "final_sigma"), "DDPM always walks all T steps"),
-    "ddim": (("karras", "final_sigma"), "they set the noise levels of euler, heun and dpmpp2m"),
-    **{name: (("eta",), "eta is DDIM's fresh noise; the ODE samplers add none") for name in ODE_SAMPLERS},
-}
 NOT_IN_COMMANDS = ("checkpoint_every",)  # settings that do not change the trained weights
 
 
@@ -290,22 +284,24 @@ def use_recorded_sampling(a, config, conditioned: bool) -> None:
               "samples unguided)", file=sys.stderr)
 
 
-def sampling_options(a, model) -> dict:
-    """The keyword arguments of samplers.sample (and evaluate_model) that these flags ask for,
-    checked against the sampler and the model."""
-    unused, why = NOT_FOR[a.sampler]
-    extra = [f"--{name.replace('_', '-')}" for name in unused if getattr(a, name, None) is not None]
+def sampling_config(a, model) -> SamplingConfig:
+    """The samplers.SamplingConfig these flags ask for. A flag the sampler has no use for is refused
+    with the reason samplers.ONLY_FOR gives (the one place that says which option goes with which)."""
+    extra = [name for name, (samplers, _) in ONLY_FOR.items()
+             if a.sampler not in samplers and getattr(a, name, None) is not None]
     if extra:
-        raise UsageError(f"{', '.join(extra)} do not apply to {a.sampler}: {why}.")
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in extra)
+        raise UsageError(f"{flags} do not apply to {a.sampler}: {ONLY_FOR[extra[0]][1]}.")
     if a.guidance is not None and model.num_classes is None and getattr(model, "text_encoder", None) is None:
         raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
-    options = {"sampler": a.sampler, "eta": a.eta or 0.0, "clip_x0": a.clip, "seed": a.seed, "amp": not a.no_amp}
+    given = {name: getattr(a, name) for name in ("steps", "eta", "spacing", "karras", "final_sigma")
+             if getattr(a, name, None) is not None}
     if a.sampler != "ddpm":
-        options["steps"] = a.default_steps if a.steps is None else a.steps
-    for name in ("spacing", "karras", "final_sigma"):
-        if getattr(a, name, None) is not None:
-            options[name] = getattr(a, name)
-    return options
+        given.setdefault("steps", a.default_steps)
+    try:
+        return SamplingConfig(sampler=a.sampler, clip_x0=a.clip, guidance=a.guidance, amp=not a.no_amp, **given)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def sample_labels(a, num_classes):
@@ -364,7 +360,7 @@ def cmd_sample(a) -> None:
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, schedule, config = load_checkpoint(path, device=device)
     use_recorded_sampling(a, config, conditioned=any(v is not None for v in (a.labels, a.per_class, a.prompt)))
-    options = sampling_options(a, model)
+    settings = sampling_config(a, model)
     ae = autoencoder_of(path, config, device=device)
     if ae is not None and a.clip:
         raise UsageError(LATENT_CLIP)
@@ -372,7 +368,7 @@ def cmd_sample(a) -> None:
     if y is None and a.guidance is not None:
         raise UsageError("--guidance needs something to guide towards: add --labels, --per-class or --prompt.")
     num = len(labels)
-    x = sample(model, schedule, num, y=y, guidance=a.guidance, **options)
+    x = sample(model, schedule, num, settings, y=y, seed=a.seed)
     if ae is not None:  # latent diffusion: the sampler made latents; the decoder makes them images
         import torch
 
@@ -402,9 +398,8 @@ def cmd_evaluate(a) -> None:
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, _, config = load_checkpoint(path, device=device)
     use_recorded_sampling(a, config, conditioned=True)  # evaluate asks a conditional model for every class
-    options = sampling_options(a, model)
-    options.setdefault("steps", 20)  # evaluate_model's signature wants one; DDPM ignores it
-    result = evaluate_checkpoint(path, device=device, num=a.num, guidance=a.guidance, progress=True, **options)
+    settings = sampling_config(a, model)
+    result = evaluate_checkpoint(path, device=device, config=settings, num=a.num, seed=a.seed, progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

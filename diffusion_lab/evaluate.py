@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -21,7 +22,7 @@ from .metrics import (
     precision_recall,
     within_class_spread,
 )
-from .samplers import sample
+from .samplers import SamplingConfig, sample
 from .solvers import ODE_SAMPLERS, model_calls
 from .text import class_prompts, tokenizer_of
 
@@ -67,12 +68,16 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     return frechet_distance(held_out, reference), reference
 
 
-def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", steps=20, eta=0.0, spacing="leading",
-                   karras=False, final_sigma="zero", guidance=None, clip_x0=False, amp=True, k=3, seed=0, batch=250,
-                   progress=False, condition=None, decode=None) -> dict:
+EVALUATE_STEPS = 20  # evaluate's default budget (sample()'s is samplers.DEFAULT_STEPS)
+
+
+def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None = None, *, num=None, k=3, seed=0,
+                   batch=250, progress=False, condition=None, decode=None, **options) -> dict:
     """Sample `num` images (class-balanced when the model is conditional) and measure them. num=None:
     1000, or fewer where the shipped reference features cannot give a floor for 1000 (CIFAR-10).
 
+    config (a samplers.SamplingConfig) and keyword options (sampler=, steps=, guidance=, ...) say how to
+    sample, as for sample(); here amp defaults to on and a stepped sampler to EVALUATE_STEPS steps.
     amp: bf16 autocast in the network where the hardware has it natively (sample(amp=...)); the
     README shows it leaves FD unchanged within seed noise. Precision and recall use k-NN balls with
     k = `k` against `num` real reference images; "_real" entries are what held-out real images score.
@@ -80,6 +85,10 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
         class's prompt); its samples are then class-balanced too. decode: latents -> images, for a
         latent diffusion model (its autoencoder's decode; timed with the sampling).
     """
+    cfg = replace(config or SamplingConfig(amp=True), **options)
+    if cfg.steps is None and cfg.sampler != "ddpm":
+        cfg = replace(cfg, steps=EVALUATE_STEPS)
+    sampler, steps, guidance = cfg.sampler, cfg.num_steps, cfg.guidance
     clf, info, test_feats, test_labels = load_classifier(dataset)
     if num is None:
         num = min(1000, largest_num(test_labels, model.num_classes is not None or condition is not None))
@@ -96,10 +105,8 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
         y = labels[i : i + batch] if labels is not None else None
         y = condition(y) if condition is not None and y is not None else y
         n = min(batch, num - i)
-        x = sample(model, schedule, n, sampler=sampler, steps=steps, eta=eta, spacing=spacing,
-                   karras=karras, final_sigma=final_sigma, y=y,
-                   guidance=guidance if y is not None else None, clip_x0=clip_x0, seed=seed + i,
-                   amp=amp, progress=progress)
+        x = sample(model, schedule, n, cfg if y is not None else replace(cfg, guidance=None), y=y, seed=seed + i,
+                   progress=progress)
         with torch.no_grad():
             chunks.append((decode(x) if decode is not None else x).cpu())
     seconds = time.perf_counter() - t0
@@ -109,8 +116,8 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
     precision_real, recall_real = precision_recall(reference[:num], held_out, k)
     result = {
         "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps,
-        "nfe": model_calls(sampler, steps, schedule.T, final_sigma), "eta": eta, "guidance": guidance,
-        "clip_x0": clip_x0, "amp": amp,
+        "nfe": model_calls(sampler, steps, schedule.T, cfg.final_sigma), "eta": cfg.eta, "guidance": guidance,
+        "clip_x0": cfg.clip_x0, "amp": cfg.amp,
         "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_bootstrap_std(feats, reference), 3),
         "fd_real_floor": round(frechet_distance(held_out, reference), 3),
         "fd_real_floor_std": round(float(floors.std()), 3),
@@ -120,9 +127,9 @@ def evaluate_model(model, schedule, dataset: str, *, num=None, sampler="ddim", s
         "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
     }
     if sampler in ODE_SAMPLERS or sampler == "ddim":
-        result |= {"spacing": spacing}
+        result |= {"spacing": cfg.spacing}
     if sampler in ODE_SAMPLERS:
-        result |= {"karras": karras, "final_sigma": final_sigma}
+        result |= {"karras": cfg.karras, "final_sigma": cfg.final_sigma}
     if labels is not None:
         result["class_accuracy"] = round(class_accuracy(preds, labels), 4)
         result["within_class_spread"] = round(within_class_spread(feats, labels), 3)
@@ -140,7 +147,8 @@ def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
     by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
     model, schedule, config = load_checkpoint(path, device=device)
     ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
-    if ae is not None and kwargs.get("clip_x0"):
+    config = kwargs.get("config")
+    if ae is not None and (kwargs.get("clip_x0") or (config is not None and config.clip_x0)):
         raise ValueError(LATENT_CLIP)
     condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
     return evaluate_model(model, schedule, config["dataset"], condition=condition,

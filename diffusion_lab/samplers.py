@@ -15,6 +15,8 @@ eta = 0 is deterministic; eta = 1 has the DDPM posterior variance for the jump t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields, replace
+
 import torch
 from torch import nn
 
@@ -89,60 +91,135 @@ def model_eps(model: nn.Module, x, t, alpha_bar, y=None, guidance=None, predicti
     return eps_from_prediction(out.to(x.dtype), x, alpha_bar, prediction)
 
 
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample, in one object: the command line, `evaluate`, `sample()` and the bridge to
+    diffusers all read this one. Which option goes with which sampler is said once, in ONLY_FOR."""
+
+    sampler: str = "ddim"  # ddpm, ddim, or an ODE solver of solvers.py: euler, heun, dpmpp2m
+    steps: int | None = None  # None: DEFAULT_STEPS; DDPM always walks all T
+    eta: float = 0.0  # DDIM's fresh noise per step (eq. 16): 0 deterministic, 1 DDPM-like
+    spacing: str = "leading"  # which timesteps the steps visit (timesteps.ddim_timesteps)
+    karras: bool = False  # Karras et al.'s noise levels (https://arxiv.org/abs/2206.00364, eq. 5)
+    final_sigma: str = "zero"  # end on the clean image, or at sigma_min (t = 0)
+    variance: str = "posterior"  # DDPM's sigma_t^2: beta_tilde_t or beta_t (eq. 6-7, sec. 3.2)
+    clip_x0: bool = False  # clip each predicted x_0 to [-1, 1] (diffusers' clip_sample)
+    guidance: float | None = None  # classifier-free guidance scale s (https://arxiv.org/abs/2207.12598)
+    amp: bool = False  # bf16 autocast in the network where native (settings.autocast_dtype)
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+        for name, (samplers, why) in ONLY_FOR.items():
+            if self.sampler not in samplers and getattr(self, name) != SAMPLING_DEFAULTS[name]:
+                raise ValueError(f"{name} does not apply to {self.sampler}: {why}; leave it out or pick another "
+                                 "sampler.")
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise ValueError(f"steps must be a whole number >= 1, got {self.steps!r}.")
+        check_eta(self.eta)
+        check_guidance(self.guidance)
+        for name, choices in (("spacing", SPACINGS), ("final_sigma", solvers.FINAL_SIGMAS),
+                              ("variance", VARIANCES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}.")
+
+    @property
+    def num_steps(self) -> int:
+        return DEFAULT_STEPS if self.steps is None else self.steps
+
+
+DEFAULT_STEPS = 50
+_STEPPED = ("ddim", *solvers.ODE_SAMPLERS)
+# option -> (the samplers it goes with, why the others have none of it)
+ONLY_FOR = {
+    "steps": (_STEPPED, "DDPM always walks all T steps"),
+    "eta": (("ddim",), "eta is DDIM's fresh noise; the other samplers add none"),
+    "spacing": (_STEPPED, "DDPM always walks all T steps"),
+    "karras": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
+    "final_sigma": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
+    "variance": (("ddpm",), "the choice of variance is DDPM's"),
+}
+SAMPLING_DEFAULTS = {f.name: f.default for f in fields(SamplingConfig)}
+
+
 def sample(
     model: nn.Module,
     schedule: Schedule,
     num: int | None = None,
+    config: SamplingConfig | None = None,
     *,
-    sampler: str = "ddim",
-    steps: int | None = None,
-    eta: float = 0.0,
-    spacing: str = "leading",
-    karras: bool = False,
-    final_sigma: str = "zero",
-    variance: str = "posterior",
-    clip_x0: bool = False,
     y=None,
-    guidance: float | None = None,
     seed: int | None = 0,
     x_T: torch.Tensor | None = None,
     prediction_type: str | None = None,
-    amp: bool = False,
     return_trajectory: bool = False,
     progress: bool = True,
+    **options,
 ):
-    """Generate images in [-1, 1] (shape (num, C, H, W)).
+    """Generate images in [-1, 1] (shape (num, C, H, W)) by walking the reverse process from x_T ~ N(0, I).
 
-    sampler: "ddpm" walks all T steps; "ddim" (eta, spacing), "euler", "heun" and "dpmpp2m" (spacing,
-        karras, final_sigma: see solvers.sigma_grid) walk `steps` (default 50). Heun asks the network
-        2 * steps - 1 times, the others once per step (solvers.model_calls).
+    config: a SamplingConfig; keyword options (sampler="ddim", steps=20, guidance=3, ...) set or
+        replace its fields. "ddpm" walks all T steps; "ddim", "euler", "heun" and "dpmpp2m" walk
+        `steps`. Heun asks the network 2 * steps - 1 times, the others once per step.
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
-        A text model takes prompt tokens (num or 1, L) (text.Tokenizer.encode) instead.
-    A latent diffusion model (chapter 10) runs through here unchanged: it returns latents, which the
-    autoencoder decodes.
-    guidance: classifier-free guidance scale s (None = no guidance; s = 1 needs no unconditional pass).
-    clip_x0: clip each predicted x_0 to the image range [-1, 1] (diffusers' clip_sample; DDIM then
-        steps with the eps the clipped x_0 implies). Off by default, so the plain equations run
-        unaltered; short-trained models need it (their unclipped x_0 at large t is far out of range).
+        A text model takes prompt tokens (num or 1, L) (text.Tokenizer.encode) instead. A latent model
+        runs through here unchanged: it returns latents, which its autoencoder decodes.
     prediction_type: what the network outputs, "eps" or "v"; None = the one the model records
         (model.config["prediction"]; forward.prediction_of), "eps" for a network without a config.
-    amp: run the network under bf16 autocast where the hardware has it natively (settings.autocast_dtype;
-        the step arithmetic stays float32). Off by default so results match float32 references exactly.
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
-
-    The starting noise x_T is the same N(0, I) draw for every sampler, so one seed gives comparable images.
+    The same seed gives the same x_T for every sampler, so their images compare.
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}.")
-    if sampler not in solvers.ODE_SAMPLERS and (karras or final_sigma != "zero"):
-        raise ValueError(f"karras and final_sigma set the noise levels of euler, heun and dpmpp2m; {sampler} "
-                         "walks the timesteps themselves: drop them or pick one of those samplers.")
-    if sampler != "ddim" and eta != 0:
-        raise ValueError(f"eta (fresh noise per step) is DDIM's; {sampler} has none: drop eta or use ddim.")
-    device = next(model.parameters()).device
-    guidance = check_guidance(guidance)
-    check_eta(eta)  # before the loop, not at its first step
+    cfg = replace(config or SamplingConfig(), **options) if options else (config or SamplingConfig())
+    x, y, gen = _start_noise(model, num, y, seed, x_T)
     prediction = check_prediction(prediction_type) if prediction_type else prediction_of(model)
+    amp_dtype = autocast_dtype(x.device) if cfg.amp else None
+    trajectory = {"x_t": [x.cpu()], "x0": []}
+
+    def eps_at(x_t, t, alpha_bar):  # eps_theta(x_t, t, y), guided and converted from v when needed
+        tt = torch.full((len(x_t),), t, device=x.device, dtype=torch.long if float(t).is_integer() else torch.float64)
+        return model_eps(model, x_t, tt, alpha_bar, y, cfg.guidance, prediction, amp_dtype)
+
+    def keep(x_t, x0):
+        if return_trajectory:
+            trajectory["x_t"].append(x_t.cpu())
+            trajectory["x0"].append(x0.cpu())
+
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        if cfg.sampler in ("ddpm", "ddim"):  # Algorithm 2 (DDPM) or eq. 12 (DDIM), one step per t
+            ts = list(range(schedule.T - 1, -1, -1)) if cfg.sampler == "ddpm" else \
+                ddim_timesteps(schedule.T, cfg.num_steps, cfg.spacing)
+            for t, t_prev in progress_bar(list(zip(ts, ts[1:] + [-1])), desc=cfg.sampler, disable=not progress,
+                                          leave=False):
+                eps = eps_at(x, t, schedule.at(schedule.alpha_bar, t, x))
+                if cfg.sampler == "ddpm":
+                    x, x0 = ddpm_step(x, eps, t, schedule, cfg.variance, cfg.clip_x0, _noise(x.shape, gen, x.device))
+                else:  # deterministic DDIM (eta = 0) draws no noise: it would never be used
+                    noise = _noise(x.shape, gen, x.device) if cfg.eta > 0 else None
+                    x, x0 = ddim_step(x, eps, t, t_prev, schedule, cfg.eta, cfg.clip_x0, noise)
+                keep(x, x0)
+        else:  # the probability-flow ODE in sigma (solvers.py): Euler, Heun or DPM-Solver++ 2M
+            ts, sigmas = solvers.sigma_grid(schedule, cfg.num_steps, cfg.sampler, cfg.spacing, cfg.karras,
+                                            cfg.final_sigma)
+            bar = progress_bar(total=len(ts), desc=cfg.sampler, disable=not progress, leave=False)
+            x = solvers.ode_sample(lambda x_t, t, sigma: eps_at(x_t, t, 1 / (1 + sigma**2)), x, ts, sigmas,
+                                   cfg.sampler, cfg.clip_x0, cfg.final_sigma,
+                                   lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)))
+            bar.close()
+            ts = [int(t) if float(t).is_integer() else float(t) for t in ts]
+    model.train(was_training)
+    x = x.clone()  # a normal tensor again (inference-mode tensors refuse in-place edits and autograd)
+    if return_trajectory:
+        return x, {"t": ts, "x_t": torch.stack(trajectory["x_t"]).clone(),
+                   "x0": torch.stack(trajectory["x0"]).clone()}
+    return x
+
+
+def _start_noise(model, num, y, seed, x_T):
+    """Check the labels against num and draw x_T ~ N(0, I) from `seed` (on the CPU, so a seed gives the
+    same images on every device). Returns (x_T, y on the model's device, the generator)."""
+    device = next(model.parameters()).device
     if y is not None:  # a label per image, or (text models) a row of prompt tokens per image
         y = torch.as_tensor(y, dtype=torch.long)
         y = y if y.ndim == 2 else y.reshape(-1)
@@ -161,50 +238,4 @@ def sample(
     x = _noise(shape, gen, device) if x_T is None else x_T.to(device)
     if x.shape != shape:
         raise ValueError(f"x_T has shape {tuple(x.shape)}, expected {shape}.")
-    steps = 50 if steps is None else steps
-    amp_dtype = autocast_dtype(device) if amp else None
-
-    def eps_at(x_t, t, alpha_bar):
-        tt = torch.full((num,), t, device=device, dtype=torch.long if float(t).is_integer() else torch.float64)
-        return model_eps(model, x_t, tt, alpha_bar, y, guidance, prediction, amp_dtype)
-
-    was_training = model.training
-    model.eval()
-    traj_x, traj_x0 = [x.cpu()], []
-    with torch.inference_mode():
-        if sampler in solvers.ODE_SAMPLERS:
-            ts, sigmas = solvers.sigma_grid(schedule, steps, sampler, spacing, karras, final_sigma)
-            bar = progress_bar(total=len(ts), desc=sampler, disable=not progress, leave=False)
-
-            def on_step(i, x_t, x0):
-                bar.update(1)
-                if return_trajectory:
-                    traj_x.append(x_t.cpu())
-                    traj_x0.append(x0.cpu())
-
-            x = solvers.ode_sample(lambda x_t, t, sigma: eps_at(x_t, t, 1 / (1 + sigma**2)), x, ts, sigmas,
-                                   sampler, clip_x0, final_sigma, on_step)
-            bar.close()
-            ts = [int(t) if float(t).is_integer() else float(t) for t in ts]
-        else:
-            if sampler == "ddpm":
-                ts = list(range(schedule.T - 1, -1, -1))
-                prevs = [t - 1 for t in ts]
-            else:
-                ts = ddim_timesteps(schedule.T, steps, spacing)
-                prevs = ts[1:] + [-1]
-            for t, t_prev in progress_bar(list(zip(ts, prevs)), desc=sampler, disable=not progress, leave=False):
-                eps = eps_at(x, t, schedule.at(schedule.alpha_bar, t, x))
-                if sampler == "ddpm":
-                    x, x0 = ddpm_step(x, eps, t, schedule, variance, clip_x0, _noise(shape, gen, device))
-                else:  # deterministic DDIM (eta = 0) draws no noise: it would never be used
-                    noise = _noise(shape, gen, device) if eta > 0 else None
-                    x, x0 = ddim_step(x, eps, t, t_prev, schedule, eta, clip_x0, noise)
-                if return_trajectory:
-                    traj_x.append(x.cpu())
-                    traj_x0.append(x0.cpu())
-    model.train(was_training)
-    x = x.clone()  # a normal tensor again (inference-mode tensors refuse in-place edits and autograd)
-    if return_trajectory:
-        return x, {"t": ts, "x_t": torch.stack(traj_x).clone(), "x0": torch.stack(traj_x0).clone()}
-    return x
+    return x, y, gen

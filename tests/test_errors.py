@@ -219,7 +219,7 @@ def test_missing_shipped_data_says_how_to_get_it(tmp_path, monkeypatch):
 
 def test_sampler_options_that_do_not_apply_are_refused():
     model, s = UNet(image_size=8, base_channels=8, channel_mults=(1, 2)), make_schedule("linear", 10)
-    with pytest.raises(ValueError, match="karras and final_sigma set the noise levels"):
+    with pytest.raises(ValueError, match="karras does not apply to ddim: they set the noise levels"):
         sample(model, s, 1, sampler="ddim", steps=2, karras=True, progress=False)
     with pytest.raises(ValueError, match="eta .* is DDIM's"):
         sample(model, s, 1, sampler="dpmpp2m", steps=2, eta=0.5, progress=False)
