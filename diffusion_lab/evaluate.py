@@ -147,8 +147,8 @@ def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
     by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
     model, schedule, config = load_checkpoint(path, device=device)
     ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
-    config = kwargs.get("config")
-    if ae is not None and (kwargs.get("clip_x0") or (config is not None and config.clip_x0)):
+    settings = kwargs.get("config")
+    if ae is not None and (kwargs.get("clip_x0") or (settings is not None and settings.clip_x0)):
         raise ValueError(LATENT_CLIP)
     condition = (lambda labels: class_prompts(labels, config["dataset"], tokenizer)) if tokenizer else None
     return evaluate_model(model, schedule, config["dataset"], condition=condition,

@@ -114,8 +114,6 @@ class SamplingConfig:
             if self.sampler not in samplers and getattr(self, name) != SAMPLING_DEFAULTS[name]:
                 raise ValueError(f"{name} does not apply to {self.sampler}: {why}; leave it out or pick another "
                                  "sampler.")
-        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
-            raise ValueError(f"steps must be a whole number >= 1, got {self.steps!r}.")
         check_eta(self.eta)
         check_guidance(self.guidance)
         for name, choices in (("spacing", SPACINGS), ("final_sigma", solvers.FINAL_SIGMAS),

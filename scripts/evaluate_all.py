@@ -18,7 +18,8 @@ CK = "data/checkpoints"
 
 def row(name, num, sampler="ddim", steps=20, guidance=None, **extra):
     model, schedule, config = load_pretrained(name)
-    r = evaluate_model(model, schedule, config["dataset"], num=num, sampler=sampler, steps=steps, guidance=guidance)
+    walk = {} if sampler == "ddpm" else {"steps": steps}  # DDPM walks all T steps
+    r = evaluate_model(model, schedule, config["dataset"], num=num, sampler=sampler, guidance=guidance, **walk)
     cmd = f"python -m diffusion_lab evaluate --checkpoint {CK}/{name}.safetensors --sampler {sampler}"
     cmd += f" --steps {steps}" if sampler == "ddim" else ""
     cmd += f" --guidance {1 if guidance is None else guidance:g}"  # 1 = unguided; omitted, the recorded scale

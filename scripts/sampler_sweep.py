@@ -50,8 +50,8 @@ def sweep(dataset: str, num: int, guidance: float, spacing: str) -> None:
         if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"]
                for r in load_results("samplers")):
             continue  # measured already, on these very weights
-        r = evaluate_model(model, schedule, dataset, num=num, sampler=sampler, steps=steps, spacing=spacing,
-                           guidance=guidance, amp=True)
+        walk = {} if sampler == "ddpm" else {"steps": steps, "spacing": spacing}  # DDPM walks all T
+        r = evaluate_model(model, schedule, dataset, num=num, sampler=sampler, guidance=guidance, amp=True, **walk)
         row = {"dataset": dataset, "checkpoint": name, **r, "weights_sha256": config["weights_sha256"],
                "training_steps": config["training"]["steps_done"], "command": cmd}
         print(json.dumps(row), flush=True)

@@ -310,9 +310,9 @@ def test_sample_uses_the_recorded_guidance_and_says_so(tmp_path, capsys):
     seen = []
     real = samplers.sample
 
-    def spy(*args, **kwargs):
-        seen.append((kwargs["guidance"], kwargs["sampler"], kwargs.get("steps")))
-        return real(*args, **{**kwargs, "steps": 1})
+    def spy(model, schedule, num, config, **kwargs):
+        seen.append((config.guidance, config.sampler, config.steps))
+        return real(model, schedule, num, config, **{**kwargs, "steps": 1})
 
     samplers.sample = spy
     try:

@@ -29,8 +29,8 @@ def test_ddim_eta0_is_deterministic_given_x_T(tiny):
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_seeded_runs_reproduce(tiny, sampler):
     model, s = tiny
-    kw = dict(sampler=sampler, steps=7, eta=0.5 if sampler == "ddim" else 0.0, y=[0, 1, 2], guidance=2.0,
-              progress=False)
+    kw = dict(sampler=sampler, y=[0, 1, 2], guidance=2.0, progress=False,
+              **({"steps": 7, "eta": 0.5} if sampler == "ddim" else {}))
     a, b = sample(model, s, 3, seed=5, **kw), sample(model, s, 3, seed=5, **kw)
     assert torch.equal(a, b) and not torch.equal(a, sample(model, s, 3, seed=6, **kw))
 
@@ -158,3 +158,27 @@ def test_ode_samplers_reproduce_and_trace(tiny, sampler):
     assert torch.equal(x, sample(model, s, 2, seed=3, **kw))
     assert traj["x_t"].shape == (5, 2, 1, 8, 8) and traj["x0"].shape == (4, 2, 1, 8, 8) and len(traj["t"]) == 4
     torch.testing.assert_close(traj["x_t"][-1], x)  # final sigma zero: the VP state is the image
+
+
+def test_one_sampling_config_says_which_option_goes_with_which_sampler(tiny):
+    """SamplingConfig is what sample(), evaluate, the command line and the bridge share; an option
+    a sampler has no use for is refused with the reason, and keyword options replace its fields."""
+    from diffusion_lab.samplers import ONLY_FOR, SAMPLERS, SamplingConfig
+
+    for name, (samplers, why) in ONLY_FOR.items():
+        value = {"steps": 5, "eta": 0.5, "spacing": "trailing", "karras": True, "final_sigma": "sigma_min",
+                 "variance": "beta"}[name]
+        for sampler in SAMPLERS:
+            if sampler in samplers:
+                assert getattr(SamplingConfig(sampler=sampler, **{name: value}), name) == value
+            else:
+                with pytest.raises(ValueError, match=f"{name} does not apply to {sampler}: {why}"):
+                    SamplingConfig(sampler=sampler, **{name: value})
+    model, s = tiny
+    cfg = SamplingConfig(sampler="ddim", steps=3, guidance=2.0)
+    a = sample(model, s, 2, cfg, y=[0, 1], progress=False)
+    b = sample(model, s, 2, sampler="ddim", steps=3, guidance=2.0, y=[0, 1], progress=False)
+    c = sample(model, s, 2, SamplingConfig(sampler="ddim", steps=9), steps=3, guidance=2.0, y=[0, 1], progress=False)
+    assert torch.equal(a, b) and torch.equal(a, c)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        SamplingConfig(sampler="plms")
