@@ -54,6 +54,7 @@ from .unet import TIME_EMBEDDINGS, UNET_WIDTH
 
 DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
 DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
+DROPOUT_SEED_STRIDE = 1_000_003  # a prime: the processes' dropout seeds never meet another run's
 LOSS_WEIGHTINGS = ("simple", "min_snr")
 UNET_ONLY = ("channel_mults", "num_res_blocks", "attention", "attention_resolutions", "time_embedding", "dropout")
 # (the minimal U-Net has none of these)
@@ -497,6 +498,14 @@ def _start_run(cfg, out, data, resume, device, progress) -> _Run:
             ema.load_state_dict(ema_model.state_dict())
         _restore_train_state(load_train_state(out), model, opt, source=str(out))
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
+    if accelerator.num_processes > 1:
+        # Dropout draws from torch's global generator, seeded alike in every process for identical
+        # initial weights. Reseeded per rank, each process's slice of the batch gets masks of its own,
+        # as the slices of one process's batch do; t, the noise and the flips come from `gen`, shared by
+        # all processes and sliced. So with dropout = 0, N processes compute what one process with the
+        # N-times batch computes, to float rounding; with dropout > 0, the same in distribution only
+        # (independent masks, not the same masks).
+        torch.manual_seed(cfg.seed + start + DROPOUT_SEED_STRIDE * (accelerator.process_index + 1))
     total = cfg.steps + start if (cfg.steps is not None and resume) else cfg.steps
     gen = torch.Generator().manual_seed(cfg.seed + start)  # resume continues a fresh stream
     # the noise: from the same CPU stream, except on CUDA, where the GPU draws it faster itself

@@ -102,6 +102,16 @@ def test_two_processes_take_the_steps_of_one_with_twice_the_batch(runs):
     assert log.count("MNIST train:") == 3, "and the line saying which data, once per command"
 
 
+def test_each_process_draws_dropout_masks_of_its_own(tmp_path):
+    """With dropout (the CIFAR-10 recipe's 0.1), the processes' slices of a batch get independent masks,
+    as the slices of one process's batch do: the same mask in every process would drop the same units
+    for every slice. The equality with one process then holds in distribution, not bit for bit."""
+    _torchrun(["tests/ddp_dropout_worker.py", str(tmp_path)])
+    rank0, rank1 = (json.loads((tmp_path / f"{r}.json").read_text()) for r in (0, 1))
+    assert len(rank0) == len(rank1) > 1000 and 0 < sum(rank0) < len(rank0)
+    assert rank0 != rank1, "both processes dropped the same units: dropout is seeded alike in every process"
+
+
 def test_a_checkpoint_from_two_processes_resumes_on_one(runs, tmp_path, capsys):
     """1 process resumes the 2-process checkpoint with grad_accum 2: the same effective batch, and the
     same computation as the 1-process run with batch 2B (accumulation is exact too)."""
