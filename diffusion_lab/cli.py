@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import types
 import typing
@@ -50,8 +51,28 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print the whole usage and exit; we want one line
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
+    def parse_args(self, args=None, namespace=None):
+        # Unknown flags surface at the top level, whose help does not list a subcommand's flags:
+        # point at the help of the subcommand they were given to.
+        a, extra = self.parse_known_args(args, namespace)
+        if extra:
+            prog = f"{self.prog} {a.command}" if getattr(a, "command", None) else self.prog
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
+        return a
+
 
 # --------------------------------------------------------------------------- argument types
+
+
+def finite_float(text: str) -> float:
+    """A float flag: NaN and inf are refused (float() takes them, and they would poison training or sampling)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -93,7 +114,8 @@ def _train_flag_type(hint):
         return {"action": argparse.BooleanOptionalAction}
     if kind is tuple:  # "1,2,2" -> (1, 2, 2); "none" -> () (channel_mults' check refuses it)
         return {"type": lambda text: () if text.strip().lower() in ("", "none") else tuple(_integers(text))}
-    return {"type": kind, "metavar": {int: "N", float: "X"}.get(kind)}
+    kind = finite_float if kind is float else kind
+    return {"type": kind, "metavar": {int: "N", finite_float: "X"}.get(kind)}
 
 
 def _flags(f: dataclasses.Field) -> tuple[str, ...]:
@@ -172,9 +194,9 @@ def _parser() -> Parser:
     a.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     for name in ("latent_channels", "base_channels", "batch_size", "steps", "kl_weight", "lr"):
         default = getattr(AutoencoderConfig, name)
-        a.add_argument("--" + name.replace("_", "-"), type=_count if isinstance(default, int) else float,
+        a.add_argument("--" + name.replace("_", "-"), type=_count if isinstance(default, int) else finite_float,
                        help=f"default {default:g}" + (" unless --minutes" if name == "steps" else ""))
-    a.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever ends first")
+    a.add_argument("--minutes", type=finite_float, help="wall-clock budget; with --steps, whichever ends first")
     a.add_argument("--seed", type=_seed, help="default 0")
     a.add_argument("--threads", type=_count, help="torch CPU threads (default: torch's choice)")
     a.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -188,13 +210,13 @@ def _parser() -> Parser:
         s.add_argument("--sampler", default="ddim", choices=SAMPLERS,
                        help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ 2M)")
         s.add_argument("--steps", type=int, help=f"sampling steps (default {steps}; DDPM always walks all T)")
-        s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
+        s.add_argument("--eta", type=finite_float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
         s.add_argument("--spacing", choices=SPACINGS, help="which timesteps the steps visit (default leading)")
         s.add_argument("--karras", action="store_true", default=None,
                        help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
         s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
                        help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
-        s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models)")
+        s.add_argument("--guidance", type=finite_float, help="classifier-free guidance scale s (conditional models)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
         s.add_argument("--no-amp", action="store_true",
                        help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
@@ -226,10 +248,17 @@ def _parser() -> Parser:
 def cmd_train(a) -> None:
     import torch
 
+    if not os.environ.get("WORLD_SIZE", "1").strip().isdigit():  # set by a launcher; int() would name no variable
+        raise UsageError(f"WORLD_SIZE must be a whole number (the launcher's process count), "
+                         f"got {os.environ['WORLD_SIZE']!r}.")
+
     from .checkpoints import read_config
     from .training import saved_settings, train
 
     given = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
+    if given.get("model") == "autoencoder":  # its recipe and flags differ: it has a command of its own
+        raise UsageError("--model autoencoder is not a noise predictor: train it with "
+                         "`python -m diffusion_lab train-autoencoder --out FILE.safetensors`.")
     if "minutes" in given and "steps" not in given:
         given["steps"] = None  # --minutes alone: no step limit
     cfg = TrainConfig(**given)
@@ -268,6 +297,9 @@ def checkpoint_argument(text: str) -> Path:
 def sampling_options(a, model) -> dict:
     """The keyword arguments of samplers.sample (and evaluate_model) that these flags ask for,
     checked against the sampler and the model."""
+    if not hasattr(model, "num_classes"):  # an autoencoder decodes latents; it generates nothing itself
+        raise UsageError(f"--checkpoint {a.checkpoint} is an autoencoder, not a generator: give a generator "
+                         "checkpoint, e.g. --checkpoint mnist_latent (latent diffusion decoded by it).")
     unused, why = NOT_FOR[a.sampler]
     extra = [f"--{name.replace('_', '-')}" for name in unused if getattr(a, name, None) is not None]
     if extra:
@@ -283,7 +315,7 @@ def sampling_options(a, model) -> dict:
     return options
 
 
-def sample_labels(a, num_classes):
+def sample_labels(a, num_classes, text=False):
     """The label per image from --labels / --per-class, or None for unconditional sampling."""
     if a.labels is None and a.per_class is None:
         if a.guidance is not None:
@@ -293,6 +325,9 @@ def sample_labels(a, num_classes):
         raise UsageError("this checkpoint is unconditional: drop --labels/--per-class.")
     if a.labels is not None:
         bad = [v for v in a.labels if not 0 <= v < num_classes]
+        if bad and text:
+            raise UsageError(f"--labels {bad[0]} is not a class of this text model: use 0..{num_classes - 1}, "
+                             "or --prompt \"a thick seven\".")
         if bad:
             raise UsageError(f"--labels {bad[0]} is not a class of this checkpoint: use 0..{num_classes - 1} "
                              f"({num_classes} is the null label; for unconditional images drop --labels).")
@@ -317,9 +352,13 @@ def sample_condition(a, model, config):
             raise UsageError("--prompt needs a text-conditioned checkpoint (trained with --text); this one is "
                              + ("class-conditional: use --labels or --per-class." if model.num_classes
                                 else "unconditional."))
+        if not any(ch.isalnum() for ch in a.prompt):  # it would encode to the empty (null) prompt
+            raise UsageError(f"--prompt {a.prompt!r} has no words: give one in words, e.g. \"a thick seven\", "
+                             "or drop --prompt for unconditional images.")
         num = a.num or 16
         return tokenizer.encode(a.prompt).expand(num, -1), [prompt_class(a.prompt, config["dataset"])] * num
-    labels = sample_labels(a, len(config["classes"] or []) or None if tokenizer is not None else model.num_classes)
+    labels = sample_labels(a, len(config["classes"] or []) or None if tokenizer is not None else model.num_classes,
+                           text=tokenizer is not None)
     if labels is None:
         return None, [-1] * (a.num or 16)
     if tokenizer is not None:
