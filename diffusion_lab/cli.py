@@ -245,6 +245,18 @@ def _parser() -> Parser:
 # --------------------------------------------------------------------------- the commands
 
 
+def _check_out_folder(out) -> None:
+    """Before any work: --out's folder must be a folder (or creatable) and writable."""
+    parent = Path(out).parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"--out {out}: {p} is a file, not a folder; choose another --out.")
+            if p == parent and not os.access(p, os.W_OK):
+                raise UsageError(f"--out {out}: the folder {p} is not writable; choose another --out.")
+            break
+
+
 def cmd_train(a) -> None:
     import torch
 
@@ -259,11 +271,28 @@ def cmd_train(a) -> None:
     if given.get("model") == "autoencoder":  # its recipe and flags differ: it has a command of its own
         raise UsageError("--model autoencoder is not a noise predictor: train it with "
                          "`python -m diffusion_lab train-autoencoder --out FILE.safetensors`.")
+    if given.get("autoencoder"):  # a shipped name works as for --checkpoint; the file must be an autoencoder
+        from .checkpoints import read_config
+
+        path = checkpoint_argument(given["autoencoder"])
+        ae_config = read_config(path)
+        if ae_config.get("model", {}).get("name") != "autoencoder" or "latent_shape" not in ae_config:
+            raise UsageError(f"--autoencoder {given['autoencoder']} is not an autoencoder checkpoint: give one "
+                             "written by `python -m diffusion_lab train-autoencoder`, e.g. --autoencoder mnist_ae.")
+        given["autoencoder"] = str(path)
+        if "channel_mults" not in given and given.get("model", "unet") == "unet":
+            # the dataset's default levels halve the image size; latents are smaller: halve while it divides
+            size, mults = ae_config["latent_shape"][-1], [1]
+            while size % 2 == 0 and len(mults) < 3:
+                size //= 2
+                mults.append(2)
+            given["channel_mults"] = tuple(mults)
     if "minutes" in given and "steps" not in given:
         given["steps"] = None  # --minutes alone: no step limit
     cfg = TrainConfig(**given)
     cfg.validate()
     checkpoint_paths(a.out)
+    _check_out_folder(a.out)
     device = pick_device(a.device)
     if a.resume:
         saved = saved_settings(read_config(a.out))
@@ -426,6 +455,7 @@ def cmd_train_autoencoder(a) -> None:
     from .autoencoder import train_autoencoder
 
     checkpoint_paths(a.out)
+    _check_out_folder(a.out)
     given = {k: getattr(a, k) for k in ("latent_channels", "base_channels", "kl_weight", "batch_size", "lr", "seed")
              if getattr(a, k) is not None}
     steps = a.steps if (a.steps or a.minutes) else AutoencoderConfig.steps

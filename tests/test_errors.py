@@ -297,3 +297,12 @@ def test_cli_misleading_messages(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "abc")
     _refused(capsys, tmp_path, "WORLD_SIZE must be a whole number", "train", "--steps", "1",
              "--out", str(tmp_path / "x.safetensors"))
+
+
+def test_cli_train_autoencoder_flag_and_out_folder(capsys, tmp_path):
+    _refused(capsys, tmp_path, "--autoencoder mnist_cfg is not an autoencoder checkpoint.*mnist_ae", "train",
+             "--autoencoder", "mnist_cfg", "--steps", "1", "--out", str(tmp_path / "x.safetensors"))
+    (tmp_path / "file").write_text("")
+    _refused_keep = _cli(capsys, "train", "--steps", "1", "--out", str(tmp_path / "file" / "x.safetensors"))
+    assert _refused_keep[0] == 2 and "is a file, not a folder" in _refused_keep[1][0], _refused_keep
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
