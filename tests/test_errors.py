@@ -306,3 +306,10 @@ def test_cli_train_autoencoder_flag_and_out_folder(capsys, tmp_path):
     _refused_keep = _cli(capsys, "train", "--steps", "1", "--out", str(tmp_path / "file" / "x.safetensors"))
     assert _refused_keep[0] == 2 and "is a file, not a folder" in _refused_keep[1][0], _refused_keep
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_data_folder_that_is_a_file(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path / "file"))
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_DATA .* is a file, not a folder"):
+        load_data("mnist", verbose=False)
