@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import (
+    CheckpointError,
     checkpoint_paths,
     load_checkpoint,
     load_into,
@@ -402,10 +403,22 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
+        train_file = checkpoint_paths(out)[0].with_suffix(".train.safetensors")
+        fix = (f"--resume needs {out} and {train_file.name} from the same run: train anew into another --out "
+               "(or delete the file left from another run)")
         if main:
             ema_model, _, _ = load_checkpoint(out, device=device)
-            ema.load_state_dict(ema_model.state_dict())
-        _restore_train_state(load_train_state(out), model, opt, source=str(out))
+            try:  # the weights of a checkpoint rewritten by another run: say which file, not a state_dict dump
+                load_into(ema, ema_model.state_dict(), f"the checkpoint {out}")
+            except CheckpointError as err:
+                raise CheckpointError(f"{str(err).split(' with these settings')[0]}; {fix}.") from None
+        try:
+            _restore_train_state(load_train_state(out), model, opt, source=f"the train-state file {train_file}")
+        except CheckpointError as err:
+            if "another architecture" not in str(err):
+                raise
+            raise CheckpointError(f"{str(err).split(' with these settings')[0]} (the checkpoint differs); {fix}."
+                                  ) from None
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
 
     amp = autocast_dtype(device) if cfg.amp else None

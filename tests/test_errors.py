@@ -313,3 +313,16 @@ def test_data_folder_that_is_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path / "file"))
     with pytest.raises(ValueError, match="DIFFUSION_LAB_DATA .* is a file, not a folder"):
         load_data("mnist", verbose=False)
+
+
+def test_cli_resume_onto_another_architecture_names_the_file(capsys, tmp_path):
+    tiny = ["--steps", "1", "--batch-size", "4", "--channel-mults", "1,2", "--no-attention", "-T", "20"]
+    for name, width in (("a", "8"), ("b", "16")):
+        out = str(tmp_path / f"{name}.safetensors")
+        assert _cli(capsys, "train", *tiny, "--base-channels", width, "--out", out)[0] == 0
+    (tmp_path / "a.train.safetensors").write_bytes((tmp_path / "b.train.safetensors").read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    rc, lines = _cli(capsys, "train", "--resume", "--steps", "1", "--out", str(tmp_path / "a.safetensors"))
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert "train-state file" in lines[0] and "a.train.safetensors" in lines[0] and "train anew" in lines[0]
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
