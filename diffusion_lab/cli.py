@@ -404,6 +404,7 @@ def cmd_sample(a) -> None:
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
         raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
+    _check_out_folder(out)
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, schedule, config = load_checkpoint(path, device=device)
     options = sampling_options(a, model)

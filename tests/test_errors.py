@@ -326,3 +326,19 @@ def test_cli_resume_onto_another_architecture_names_the_file(capsys, tmp_path):
     assert rc == 2 and len(lines) == 1 and "Traceback" not in lines[0], lines
     assert "train-state file" in lines[0] and "a.train.safetensors" in lines[0] and "train anew" in lines[0]
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_cli_unwritable_out_folder_is_named(capsys, tmp_path):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user may write anywhere")
+        rc, lines = _cli(capsys, "sample", "--checkpoint", "mnist_cfg", "--out", str(folder / "x.png"))
+        assert rc == 2 and len(lines) == 1 and f"the folder {folder} is not writable" in lines[0], lines
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
