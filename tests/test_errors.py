@@ -342,3 +342,11 @@ def test_cli_unwritable_out_folder_is_named(capsys, tmp_path):
         assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o700)
+
+
+def test_cli_train_latent_with_shipped_autoencoder_name(capsys, tmp_path):
+    out = tmp_path / "latent.safetensors"
+    rc, lines = _cli(capsys, "train", "--autoencoder", "mnist_ae", "--steps", "1", "--batch-size", "4",
+                     "--base-channels", "8", "--no-attention", "--out", str(out))
+    assert rc == 0, lines  # the bare name resolves, and channel mults fit the latents without --channel-mults
+    assert out.exists()
