@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import types
 import typing
@@ -44,8 +45,28 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print the whole usage and exit; we want one line
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
+    def parse_args(self, args=None, namespace=None):
+        # Unknown flags surface at the top level, whose help does not list a subcommand's flags:
+        # point at the help of the subcommand they were given to.
+        a, extra = self.parse_known_args(args, namespace)
+        if extra:
+            prog = f"{self.prog} {a.command}" if getattr(a, "command", None) else self.prog
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{prog} --help`)")
+        return a
+
 
 # --------------------------------------------------------------------------- argument types
+
+
+def finite_float(text: str) -> float:
+    """A float flag: NaN and inf are refused (float() takes them, and they would poison training or sampling)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -87,7 +108,8 @@ def _train_flag_type(hint):
         return {"action": argparse.BooleanOptionalAction}
     if kind is tuple:  # "1,2,2" -> (1, 2, 2); "none" -> () (channel_mults' check refuses it)
         return {"type": lambda text: () if text.strip().lower() in ("", "none") else tuple(_integers(text))}
-    return {"type": kind, "metavar": {int: "N", float: "X"}.get(kind)}
+    kind = finite_float if kind is float else kind
+    return {"type": kind, "metavar": {int: "N", finite_float: "X"}.get(kind)}
 
 
 def _flags(f: dataclasses.Field) -> tuple[str, ...]:
@@ -166,9 +188,9 @@ def _parser() -> Parser:
     a.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     for name in ("latent_channels", "base_channels", "batch_size", "steps", "kl_weight", "lr"):
         default = getattr(AutoencoderConfig, name)
-        a.add_argument("--" + name.replace("_", "-"), type=_count if isinstance(default, int) else float,
+        a.add_argument("--" + name.replace("_", "-"), type=_count if isinstance(default, int) else finite_float,
                        help=f"default {default:g}" + (" unless --minutes" if name == "steps" else ""))
-    a.add_argument("--minutes", type=float, help="wall-clock budget; with --steps, whichever ends first")
+    a.add_argument("--minutes", type=finite_float, help="wall-clock budget; with --steps, whichever ends first")
     a.add_argument("--seed", type=_seed, help="default 0")
     a.add_argument("--threads", type=_count, help="torch CPU threads (default: torch's choice)")
     a.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -184,13 +206,13 @@ def _parser() -> Parser:
                        "2M); default: the one the checkpoint records, else ddim")
         s.add_argument("--steps", type=int, help=f"sampling steps (default: the checkpoint's recorded steps, else "
                        f"{steps}; DDPM always walks all T)")
-        s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
+        s.add_argument("--eta", type=finite_float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
         s.add_argument("--spacing", choices=SPACINGS, help="which timesteps the steps visit (default leading)")
         s.add_argument("--karras", action="store_true", default=None,
                        help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
         s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
                        help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
-        s.add_argument("--guidance", type=float, help="classifier-free guidance scale s (conditional models; "
+        s.add_argument("--guidance", type=finite_float, help="classifier-free guidance scale s (conditional models; "
                        "default: the scale the checkpoint records, 1 = unguided)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
         s.add_argument("--no-amp", action="store_true",
@@ -220,18 +242,54 @@ def _parser() -> Parser:
 # --------------------------------------------------------------------------- the commands
 
 
+def _check_out_folder(out) -> None:
+    """Before any work: --out's folder must be a folder (or creatable) and writable."""
+    parent = Path(out).parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"--out {out}: {p} is a file, not a folder; choose another --out.")
+            if p == parent and not os.access(p, os.W_OK):
+                raise UsageError(f"--out {out}: the folder {p} is not writable; choose another --out.")
+            break
+
+
 def cmd_train(a) -> None:
     import torch
+
+    if not os.environ.get("WORLD_SIZE", "1").strip().isdigit():  # set by a launcher; int() would name no variable
+        raise UsageError(f"WORLD_SIZE must be a whole number (the launcher's process count), "
+                         f"got {os.environ['WORLD_SIZE']!r}.")
 
     from .checkpoints import read_config
     from .training import saved_settings, train
 
     given = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(a, f.name)}
+    if given.get("model") == "autoencoder":  # its recipe and flags differ: it has a command of its own
+        raise UsageError("--model autoencoder is not a noise predictor: train it with "
+                         "`python -m diffusion_lab train-autoencoder --out FILE.safetensors`.")
+    if given.get("autoencoder"):  # a shipped name works as for --checkpoint; the file must be an autoencoder
+        from .checkpoints import read_config
+
+        path = checkpoint_argument(given["autoencoder"])
+        ae_config = read_config(path)
+        if ae_config.get("model", {}).get("name") != "autoencoder" or "latent_shape" not in ae_config:
+            raise UsageError(f"--autoencoder {given['autoencoder']} is not an autoencoder checkpoint: give one "
+                             "written by `python -m diffusion_lab train-autoencoder`, e.g. --autoencoder mnist_ae.")
+        given["autoencoder"] = str(path)
+        if "channel_mults" not in given and given.get("model", "unet") == "unet":
+            # the dataset's default levels halve the image size; latents are smaller: halve while it divides
+            size, mults = ae_config["latent_shape"][-1], [1]
+            while size % 2 == 0 and len(mults) < 3:
+                size //= 2
+                mults.append(2)
+            given["channel_mults"] = tuple(mults)
     if "minutes" in given and "steps" not in given:
         given["steps"] = None  # --minutes alone: no step limit
     cfg = TrainConfig(**given)
     cfg.validate()
     checkpoint_paths(a.out)
+    _check_out_folder(a.out)
     device = pick_device(a.device)
     if a.resume:
         saved = saved_settings(read_config(a.out))
@@ -262,10 +320,11 @@ def checkpoint_argument(text: str) -> Path:
     return pretrained_path(text)  # a bare name: a shipped one, or an error listing those there are
 
 
-def use_recorded_sampling(a, config, conditioned: bool) -> None:
+def use_recorded_sampling(a, config, conditioned: bool) -> str:
     """Fill --sampler, --steps and --guidance the user left out from the checkpoint's recorded settings
-    (checkpoints.recorded_sampling), as a diffusers pipeline defaults to a guided scale, and say on
-    stderr what was used. Guidance is filled only when there is a condition to guide towards."""
+    (checkpoints.recorded_sampling), as a diffusers pipeline defaults to a guided scale. Returns the
+    line that says what was used, printed once every check has passed ("" when nothing was filled).
+    Guidance is filled only when there is a condition to guide towards."""
     from .checkpoints import recorded_sampling
 
     recorded, used = recorded_sampling(config), []
@@ -279,14 +338,16 @@ def use_recorded_sampling(a, config, conditioned: bool) -> None:
     if a.guidance is None and conditioned and "guidance" in recorded:
         a.guidance = recorded["guidance"]
         used.append(f"--guidance {a.guidance:g}")
-    if used:
-        print(f"using the checkpoint's recorded {' '.join(used)} (give the flag to change it; --guidance 1 "
-              "samples unguided)", file=sys.stderr)
+    return (f"using the checkpoint's recorded {' '.join(used)} (give the flag to change it; --guidance 1 "
+            "samples unguided)") if used else ""
 
 
 def sampling_config(a, model) -> SamplingConfig:
     """The samplers.SamplingConfig these flags ask for. A flag the sampler has no use for is refused
     with the reason samplers.ONLY_FOR gives (the one place that says which option goes with which)."""
+    if not hasattr(model, "num_classes"):  # an autoencoder decodes latents; it generates nothing itself
+        raise UsageError(f"--checkpoint {a.checkpoint} is an autoencoder, not a generator: give a generator "
+                         "checkpoint, e.g. --checkpoint mnist_latent (latent diffusion decoded by it).")
     extra = [name for name, (samplers, _) in ONLY_FOR.items()
              if a.sampler not in samplers and getattr(a, name, None) is not None]
     if extra:
@@ -304,7 +365,7 @@ def sampling_config(a, model) -> SamplingConfig:
         raise UsageError(str(err)) from None
 
 
-def sample_labels(a, num_classes):
+def sample_labels(a, num_classes, text=False):
     """The label per image from --labels / --per-class, or None for unconditional sampling."""
     if a.labels is None and a.per_class is None:
         if a.guidance is not None:
@@ -314,6 +375,9 @@ def sample_labels(a, num_classes):
         raise UsageError("this checkpoint is unconditional: drop --labels/--per-class.")
     if a.labels is not None:
         bad = [v for v in a.labels if not 0 <= v < num_classes]
+        if bad and text:
+            raise UsageError(f"--labels {bad[0]} is not a class of this text model: use 0..{num_classes - 1}, "
+                             "or --prompt \"a thick seven\".")
         if bad:
             raise UsageError(f"--labels {bad[0]} is not a class of this checkpoint: use 0..{num_classes - 1} "
                              f"({num_classes} is the null label; for unconditional images drop --labels).")
@@ -338,9 +402,13 @@ def sample_condition(a, model, config):
             raise UsageError("--prompt needs a text-conditioned checkpoint (trained with --text); this one is "
                              + ("class-conditional: use --labels or --per-class." if model.num_classes
                                 else "unconditional."))
+        if not any(ch.isalnum() for ch in a.prompt):  # it would encode to the empty (null) prompt
+            raise UsageError(f"--prompt {a.prompt!r} has no words: give one in words, e.g. \"a thick seven\", "
+                             "or drop --prompt for unconditional images.")
         num = a.num or 16
         return tokenizer.encode(a.prompt).expand(num, -1), [prompt_class(a.prompt, config["dataset"])] * num
-    labels = sample_labels(a, len(config["classes"] or []) or None if tokenizer is not None else model.num_classes)
+    labels = sample_labels(a, len(config["classes"] or []) or None if tokenizer is not None else model.num_classes,
+                           text=tokenizer is not None)
     if labels is None:
         return None, [-1] * (a.num or 16)
     if tokenizer is not None:
@@ -357,9 +425,10 @@ def cmd_sample(a) -> None:
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
         raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
+    _check_out_folder(out)
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, schedule, config = load_checkpoint(path, device=device)
-    use_recorded_sampling(a, config, conditioned=any(v is not None for v in (a.labels, a.per_class, a.prompt)))
+    note = use_recorded_sampling(a, config, conditioned=any(v is not None for v in (a.labels, a.per_class, a.prompt)))
     settings = sampling_config(a, model)
     ae = autoencoder_of(path, config, device=device)
     if ae is not None and a.clip:
@@ -368,6 +437,8 @@ def cmd_sample(a) -> None:
     if y is None and a.guidance is not None:
         raise UsageError("--guidance needs something to guide towards: add --labels, --per-class or --prompt.")
     num = len(labels)
+    if note:
+        print(note, file=sys.stderr)
     x = sample(model, schedule, num, settings, y=y, seed=a.seed)
     if ae is not None:  # latent diffusion: the sampler made latents; the decoder makes them images
         import torch
@@ -397,8 +468,10 @@ def cmd_evaluate(a) -> None:
 
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, _, config = load_checkpoint(path, device=device)
-    use_recorded_sampling(a, config, conditioned=True)  # evaluate asks a conditional model for every class
+    note = use_recorded_sampling(a, config, conditioned=True)  # evaluate asks a conditional model for every class
     settings = sampling_config(a, model)
+    if note:
+        print(note, file=sys.stderr)
     result = evaluate_checkpoint(path, device=device, config=settings, num=a.num, seed=a.seed, progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
@@ -409,6 +482,7 @@ def cmd_train_autoencoder(a) -> None:
     from .autoencoder import train_autoencoder
 
     checkpoint_paths(a.out)
+    _check_out_folder(a.out)
     given = {k: getattr(a, k) for k in ("latent_channels", "base_channels", "kl_weight", "batch_size", "lr", "seed")
              if getattr(a, k) is not None}
     steps = a.steps if (a.steps or a.minutes) else AutoencoderConfig.steps

@@ -96,9 +96,13 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
     The folder is not created here.
     """
+    source = "--root" if root is not None else DATA_ENV if os.environ.get(DATA_ENV) else None
     if root is None:
         root = os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT
-    return Path(root).expanduser()
+    path = Path(root).expanduser()
+    if source and path.exists() and not path.is_dir():  # else the datasets would silently not be found there
+        raise ValueError(f"{source} {path} is a file, not a folder: point it at the folder of the datasets.")
+    return path
 
 
 def shipped_data(*parts: str) -> Path:

@@ -35,6 +35,7 @@ import torch
 from .autoencoder import encode_all, latent_entry, load_autoencoder
 from .checkpoints import (
     GUIDED_SAMPLING,
+    CheckpointError,
     checkpoint_paths,
     load_checkpoint,
     load_into,
@@ -493,10 +494,22 @@ def _start_run(cfg, out, data, resume, device, progress) -> _Run:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     ema = copy.deepcopy(model).eval().requires_grad_(False) if main else None  # the EMA: main process only
     if resume:
+        train_file = checkpoint_paths(out)[0].with_suffix(".train.safetensors")
+        fix = (f"--resume needs {out} and {train_file.name} from the same run: train anew into another --out "
+               "(or delete the file left from another run)")
         if main:
             ema_model, _, _ = load_checkpoint(out, device=device)
-            ema.load_state_dict(ema_model.state_dict())
-        _restore_train_state(load_train_state(out), model, opt, source=str(out))
+            try:  # the weights of a checkpoint rewritten by another run: say which file, not a state_dict dump
+                load_into(ema, ema_model.state_dict(), f"the checkpoint {out}")
+            except CheckpointError as err:
+                raise CheckpointError(f"{str(err).split(' with these settings')[0]}; {fix}.") from None
+        try:
+            _restore_train_state(load_train_state(out), model, opt, source=f"the train-state file {train_file}")
+        except CheckpointError as err:
+            if "another architecture" not in str(err):
+                raise
+            raise CheckpointError(f"{str(err).split(' with these settings')[0]} (the checkpoint differs); {fix}."
+                                  ) from None
     net, prepared_opt = accelerator.prepare(model, opt)  # net: DDP-wrapped under a launcher, else model
     if accelerator.num_processes > 1:
         # Dropout draws from torch's global generator, seeded alike in every process for identical

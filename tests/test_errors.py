@@ -227,3 +227,126 @@ def test_sampler_options_that_do_not_apply_are_refused():
         sample(model, s, 1, sampler="euler", steps=2, final_sigma="one", progress=False)
     with pytest.raises(ValueError, match="visit a noise level twice"):
         sample(model, s, 1, sampler="dpmpp2m", steps=10, spacing="linspace", progress=False)
+
+
+def _cli(capsys, *argv):
+    """Run the command line in-process: (exit status, stderr lines)."""
+    from diffusion_lab.cli import main
+
+    rc = main(list(argv))
+    err = capsys.readouterr().err
+    return rc, err.strip().splitlines()
+
+
+def _refused(capsys, tmp_path, match, *argv):
+    import re
+
+    rc, lines = _cli(capsys, *argv)
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert re.search(match, lines[0]), lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["sample", "evaluate"])
+def test_cli_autoencoder_is_not_a_generator(capsys, tmp_path, command):
+    out = ["--out", str(tmp_path / "x.png")] if command == "sample" else []
+    _refused(capsys, tmp_path, "is an autoencoder, not a generator.*mnist_latent",
+             command, "--checkpoint", "mnist_ae", "--steps", "1", "--num", "1", *out)
+
+
+def test_cli_train_model_autoencoder_points_at_its_command(capsys, tmp_path):
+    _refused(capsys, tmp_path, "train-autoencoder", "train", "--model", "autoencoder", "--base-channels", "8",
+             "--steps", "1", "--out", str(tmp_path / "x.safetensors"))
+
+
+def _float_flags():
+    """Every (subcommand, flag) whose type is a float, found from the parser itself."""
+    import argparse
+
+    from diffusion_lab.cli import _parser, finite_float
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            assert action.type is not float, f"{name} {action.option_strings} takes NaN: use finite_float"
+            if action.type is finite_float:
+                found.append((name, action.option_strings[0]))
+    return found
+
+
+@pytest.mark.parametrize("command,flag", _float_flags())
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_cli_float_flags_refuse_nan_and_inf(capsys, tmp_path, command, flag, bad):
+    required = {"sample": ["--checkpoint", "mnist_cfg", "--out", str(tmp_path / "x.png")],
+                "evaluate": ["--checkpoint", "mnist_cfg"]}.get(command, ["--out", str(tmp_path / "x.safetensors")])
+    _refused(capsys, tmp_path, f"{flag}.*must be a finite number", command, *required, f"{flag}={bad}")
+
+
+@pytest.mark.parametrize("prompt", ["", "  ", "?!."])
+def test_cli_prompt_without_words(capsys, tmp_path, prompt):
+    _refused(capsys, tmp_path, "has no words", "sample", "--checkpoint", "mnist_text", "--prompt", prompt,
+             "--steps", "1", "--num", "1", "--out", str(tmp_path / "x.png"))
+
+
+def test_cli_misleading_messages(capsys, tmp_path, monkeypatch):
+    _refused(capsys, tmp_path, "text model: use 0..9, or --prompt", "sample", "--checkpoint", "mnist_text",
+             "--labels", "10", "--steps", "1", "--out", str(tmp_path / "x.png"))
+    _refused(capsys, tmp_path, r"see `python -m diffusion_lab sample --help`", "sample", "--checkpoint",
+             "mnist_cfg", "--bogus", "--out", str(tmp_path / "x.png"))
+    monkeypatch.setenv("WORLD_SIZE", "abc")
+    _refused(capsys, tmp_path, "WORLD_SIZE must be a whole number", "train", "--steps", "1",
+             "--out", str(tmp_path / "x.safetensors"))
+
+
+def test_cli_train_autoencoder_flag_and_out_folder(capsys, tmp_path):
+    _refused(capsys, tmp_path, "--autoencoder mnist_cfg is not an autoencoder checkpoint.*mnist_ae", "train",
+             "--autoencoder", "mnist_cfg", "--steps", "1", "--out", str(tmp_path / "x.safetensors"))
+    (tmp_path / "file").write_text("")
+    _refused_keep = _cli(capsys, "train", "--steps", "1", "--out", str(tmp_path / "file" / "x.safetensors"))
+    assert _refused_keep[0] == 2 and "is a file, not a folder" in _refused_keep[1][0], _refused_keep
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_data_folder_that_is_a_file(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("DIFFUSION_LAB_DATA", str(tmp_path / "file"))
+    with pytest.raises(ValueError, match="DIFFUSION_LAB_DATA .* is a file, not a folder"):
+        load_data("mnist", verbose=False)
+
+
+def test_cli_resume_onto_another_architecture_names_the_file(capsys, tmp_path):
+    tiny = ["--steps", "1", "--batch-size", "4", "--channel-mults", "1,2", "--no-attention", "-T", "20"]
+    for name, width in (("a", "8"), ("b", "16")):
+        out = str(tmp_path / f"{name}.safetensors")
+        assert _cli(capsys, "train", *tiny, "--base-channels", width, "--out", out)[0] == 0
+    (tmp_path / "a.train.safetensors").write_bytes((tmp_path / "b.train.safetensors").read_bytes())
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    rc, lines = _cli(capsys, "train", "--resume", "--steps", "1", "--out", str(tmp_path / "a.safetensors"))
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert "train-state file" in lines[0] and "a.train.safetensors" in lines[0] and "train anew" in lines[0]
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
+
+
+def test_cli_unwritable_out_folder_is_named(capsys, tmp_path):
+    import os
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user may write anywhere")
+        rc, lines = _cli(capsys, "sample", "--checkpoint", "mnist_cfg", "--out", str(folder / "x.png"))
+        assert rc == 2 and len(lines) == 1 and f"the folder {folder} is not writable" in lines[0], lines
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_cli_train_latent_with_shipped_autoencoder_name(capsys, tmp_path):
+    out = tmp_path / "latent.safetensors"
+    rc, lines = _cli(capsys, "train", "--autoencoder", "mnist_ae", "--steps", "1", "--batch-size", "4",
+                     "--base-channels", "8", "--no-attention", "--out", str(out))
+    assert rc == 0, lines  # the bare name resolves, and channel mults fit the latents without --channel-mults
+    assert out.exists()
