@@ -244,7 +244,7 @@ plt.show()
 # ## The recipe: measured, not guessed
 #
 # On a CPU every minute counts, so `TrainConfig`'s defaults are the winners of a measured sweep
-# (`python scripts/recipe_sweep.py quality`; the README's "Train on a laptop" has every table). Each
+# (`python scripts/recipe_sweep.py quality`; the results page's "Train on a laptop" has every table). Each
 # variant changed one setting of a base recipe (width 16, the plain loss of eq. 14), trained for 3
 # minutes on a 2-core CPU, and had its guided samples graded by the course's digit classifier:
 
@@ -259,7 +259,7 @@ print(f"({sweep[0]['num']} guided samples each, DDIM 20 steps, s = {sweep[0]['gu
 # %% [markdown]
 # Read it as a recipe:
 #
-# - **a narrow U-Net**, chosen for speed (16 channels at the top level; the README's throughput
+# - **a narrow U-Net**, chosen for speed (16 channels at the top level; the results page's throughput
 #   table compares widths): in a few minutes, seeing more images counts most;
 # - **min-SNR weighting** gave the lowest Fréchet distance and the most recognisable digits of all
 #   the single changes, over two seeds, so it is the default;
@@ -270,7 +270,7 @@ print(f"({sweep[0]['num']} guided samples each, DDIM 20 steps, s = {sweep[0]['gu
 #   help longer runs (not measured here).
 #
 # So the cell below sets nothing but the data and the budget: 3 minutes on a CPU (fast mode, used by
-# the automated tests: 15 seconds; on a GPU: 4 minutes). Set `minutes=10` for the README's longer run.
+# the automated tests: 15 seconds; on a GPU: 4 minutes). Set `minutes=10` for the results page's longer run.
 
 # %%
 cfg = TrainConfig(
@@ -349,7 +349,7 @@ plt.show()
 #
 # Sample digits of every class with the fast sampler of chapter 06 (DDIM, 20 steps) and
 # classifier-free guidance (chapter 07, $s = 3$), and ask the course's MNIST classifier which digit
-# each one is. The same measurement for the README's 3- and 10-minute runs is printed under it.
+# each one is. The same measurement for the results page's 3- and 10-minute runs is printed under it.
 
 # %%
 grade = evaluate_model(result.model, sched, "mnist", num=dl.pick(default=200, fast=20), steps=20, guidance=3.0,
@@ -528,7 +528,7 @@ print("null label at t = 500: " + ", ".join(f"p={p:g}: {r['loss_uncond'][i]:.3f}
 # ```
 #
 # On the full MNIST training set (`python -m diffusion_lab download --dataset mnist`, online once), ten
-# minutes on a 2-core CPU give the grade printed under "Grade your model" (the README has the table
+# minutes on a 2-core CPU give the grade printed under "Grade your model" (the results page has the table
 # and the command that measures it). `--resume`
 # continues a run from its checkpoint; `python -m diffusion_lab train --help` lists the other
 # settings (model size, schedule, loss weighting, batch size, label dropout, ...).

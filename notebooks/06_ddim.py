@@ -272,7 +272,7 @@ for arm in paper["arms"]:
 # not clip at all. Keeping the raw noise beside a clipped guess is the change that decides the
 # outcome: early in sampling, $\hat x_0$ is far out of range (chapter 05), clipping moves it a long
 # way, and the raw $\epsilon_\theta$ then no longer matches it, so every step pushes $x_t$ off the
-# path the model was trained on. (The README's recipe section measured the same effect on a model
+# path the model was trained on. (The results page's recipe section measured the same effect on a model
 # trained for 10 minutes.)
 
 # %% [markdown]
