@@ -12,8 +12,10 @@ process takes the same step. The effective batch of one optimizer step is theref
 
 `train` draws every step's random numbers (images, t, noise, label dropout, flips) for the whole
 effective batch in every process, from the same seed, and each process keeps its own slice
-(`shard`): N processes x batch B compute what 1 process with batch N*B computes, to float rounding
-(tests/test_distributed.py checks it over gloo on CPU). Precision stays TrainConfig.amp's
+(`shard`): without dropout, N processes x batch B compute what 1 process with batch N*B computes, to
+float rounding. Dropout masks come from each process's own generator, seeded by rank (training.py),
+so with dropout > 0 the two agree in distribution only (tests/test_distributed.py checks both over
+gloo on CPU). Precision stays TrainConfig.amp's
 (settings.autocast_dtype): Accelerate's own mixed_precision setting is not used.
 """
 
