@@ -257,9 +257,7 @@ def _check_out_folder(out) -> None:
 def cmd_train(a) -> None:
     import torch
 
-    if not os.environ.get("WORLD_SIZE", "1").strip().isdigit():  # set by a launcher; int() would name no variable
-        raise UsageError(f"WORLD_SIZE must be a whole number (the launcher's process count), "
-                         f"got {os.environ['WORLD_SIZE']!r}.")
+    world_size()  # a launcher's WORLD_SIZE that is not a number fails now, before any work
 
     from .checkpoints import read_config
     from .training import saved_settings, train
@@ -269,8 +267,6 @@ def cmd_train(a) -> None:
         raise UsageError("--model autoencoder is not a noise predictor: train it with "
                          "`python -m diffusion_lab train-autoencoder --out FILE.safetensors`.")
     if given.get("autoencoder"):  # a shipped name works as for --checkpoint; the file must be an autoencoder
-        from .checkpoints import read_config
-
         path = checkpoint_argument(given["autoencoder"])
         ae_config = read_config(path)
         if ae_config.get("model", {}).get("name") != "autoencoder" or "latent_shape" not in ae_config:

@@ -30,7 +30,10 @@ from .settings import DEVICE_ENV, pick_device
 
 def world_size() -> int:
     """How many processes a launcher (accelerate launch, torchrun) started: WORLD_SIZE, else 1."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+    text = os.environ.get("WORLD_SIZE", "1").strip() or "1"
+    if not text.isdigit():  # int() would raise a message that names no variable
+        raise ValueError(f"WORLD_SIZE must be a whole number (the launcher's process count), got {text!r}.")
+    return int(text)
 
 
 def is_main_process() -> bool:

@@ -167,7 +167,7 @@ def sample(
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
     The same seed gives the same x_T for every sampler, so their images compare.
     """
-    cfg = replace(config or SamplingConfig(), **options) if options else (config or SamplingConfig())
+    cfg = replace(config or SamplingConfig(), **options)
     x, y, gen = _start_noise(model, num, y, seed, x_T)
     prediction = check_prediction(prediction_type) if prediction_type else prediction_of(model)
     amp_dtype = autocast_dtype(x.device) if cfg.amp else None
