@@ -26,11 +26,11 @@ lab: $(STAMP)
 JOBS ?= 2
 test: $(STAMP)
 	$(PY) -m ruff check diffusion_lab tests scripts notebooks solutions
-	DIFFUSION_LAB_FAST=1 $(if $(filter 1,$(JOBS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) $(PY) -m pytest tests notebooks \
+	DIFFUSION_LAB_FAST=1 DIFFUSION_LAB_PROGRESS=off $(if $(filter 1,$(JOBS)),,OMP_NUM_THREADS=1 MKL_NUM_THREADS=1) $(PY) -m pytest tests notebooks \
 		solutions --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider \
 		$(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile) --durations=15
 
-# Both editions of every chapter from its one source, notebooks/NN_name.py (scripts/editions.py):
+# Both editions of every chapter from its one source, chapters/NN_name.py (scripts/editions.py):
 # the student edition in notebooks/, the instructor edition in solutions/. EXECUTE=1 also runs them
 # (minutes per chapter) to refresh their outputs; CHAPTERS="03 05" limits it to some chapters.
 editions: $(STAMP)

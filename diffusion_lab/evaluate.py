@@ -17,8 +17,8 @@ from .classifier import features_and_predictions, load_classifier
 from .metrics import (
     class_accuracy,
     class_entropy,
-    frechet_bootstrap_std,
     frechet_distance,
+    frechet_half_std,
     precision_recall,
     within_class_spread,
 )
@@ -68,6 +68,7 @@ def real_floor(test_feats: torch.Tensor, num: int, test_labels: torch.Tensor | N
     return frechet_distance(held_out, reference), reference
 
 
+FD_SPREAD = "half-sampling"  # how fd_std was measured (metrics.frechet_half_std)
 EVALUATE_STEPS = 20  # evaluate's default budget (sample()'s is samplers.DEFAULT_STEPS)
 
 
@@ -118,7 +119,8 @@ def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None 
         "num": num, "sampler": sampler, "steps": schedule.T if sampler == "ddpm" else steps,
         "nfe": model_calls(sampler, steps, schedule.T, cfg.final_sigma), "eta": cfg.eta, "guidance": guidance,
         "clip_x0": cfg.clip_x0, "amp": cfg.amp,
-        "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_bootstrap_std(feats, reference), 3),
+        "fd": round(frechet_distance(feats, reference), 3), "fd_std": round(frechet_half_std(feats, reference), 3),
+        "fd_spread": FD_SPREAD,
         "fd_real_floor": round(frechet_distance(held_out, reference), 3),
         "fd_real_floor_std": round(float(floors.std()), 3),
         "precision": round(precision, 4), "recall": round(recall, 4),

@@ -3,6 +3,8 @@
 DIFFUSION_LAB_FAST=1   fast mode: notebooks and demos use smaller settings (CI sets it).
 DIFFUSION_LAB_DEVICE   force a device ("cpu", "cuda", "cuda:1", "mps"); default: CUDA, then MPS, then CPU.
 DIFFUSION_LAB_DATA     the folder of full datasets, in torchvision's layout (default ~/.cache/diffusion_lab/data).
+DIFFUSION_LAB_PROGRESS the file that records which exercises' checks passed (default
+                       ~/.cache/diffusion_lab/progress.json; "off" records nothing).
 
 The data the course ships (checkpoints, offline dataset subsets, measured results) is found by
 `shipped_data()`, in a clone and in an installed package alike.
@@ -17,7 +19,9 @@ from pathlib import Path
 import torch
 
 FAST_ENV, DEVICE_ENV, DATA_ENV = "DIFFUSION_LAB_FAST", "DIFFUSION_LAB_DEVICE", "DIFFUSION_LAB_DATA"
+PROGRESS_ENV = "DIFFUSION_LAB_PROGRESS"
 DEFAULT_DATA_ROOT = Path("~/.cache/diffusion_lab/data")
+DEFAULT_PROGRESS = Path("~/.cache/diffusion_lab/progress.json")
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 
 PACKAGE = Path(__file__).resolve().parent
@@ -89,6 +93,15 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{where} {name!r} was asked for but Apple MPS is not available; use cpu.")
     return device
+
+
+def progress_file() -> Path | None:
+    """Where passed checks are recorded: $DIFFUSION_LAB_PROGRESS, else ~/.cache/diffusion_lab/progress.json;
+    None when it is "off"."""
+    value = os.environ.get(PROGRESS_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    return Path(value or DEFAULT_PROGRESS).expanduser()
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

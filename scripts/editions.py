@@ -5,7 +5,7 @@
     python scripts/editions.py --execute --edition student    # ... only the student edition
     python scripts/editions.py --check               # exit 1 if a committed edition is out of date (the test's job)
 
-The source of a chapter is `notebooks/NN_name.py` (jupytext percent format). Its exercise cells
+The source of a chapter is `chapters/NN_name.py` (jupytext percent format). Its exercise cells
 mark the worked answer with nbgrader's markers:
 
     def q_sample(x0, t, alpha_bar, noise):
@@ -30,7 +30,7 @@ the .py, run this script, then execute (`--execute`, minutes per chapter: run on
 at a time on a shared machine). Executed outputs keep no widget views or widget state (a
 saved widget without its kernel shows a frozen bar or an error), so the static figures that every
 viewer draws first (and any kernel-free fallback published beside a widget) are what a reader without
-a kernel sees. notebooks/README.md explains it for
+a kernel sees. chapters/README.md explains it for
 chapter authors.
 """
 
@@ -53,10 +53,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from diffusion_lab.course.colab import stamp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ROOT / "notebooks"
+SOURCES = ROOT / "chapters"  # apart from the student edition: handing out notebooks/ hands out no answers
 EDITIONS = {"student": ROOT / "notebooks", "instructor": ROOT / "solutions"}
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+IGNORE_OUTPUT = "# NBVAL_IGNORE_OUTPUT"  # in a source's code cell: its output varies (timings, widgets)
 HINT = re.compile(r"^<!--\s*hint:\s*(\w+)\s*-->$", re.MULTILINE)  # on a line of its own, in any markdown cell
 CHECK = re.compile(r"\bcheck\.(\w+)\(")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -147,6 +148,9 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
                 cell.source = instructor if edition == "instructor" else student
                 if any(name in EXERCISES for name in CHECK.findall(cell.source)):  # a check's verdict
                     cell.metadata.setdefault("tags", []).append("nbval-check-output")
+                if cell.source.startswith(IGNORE_OUTPUT):  # a marker for nbval, not for the learner: a tag
+                    cell.source = cell.source[len(IGNORE_OUTPUT):].lstrip("\n")
+                    cell.metadata.setdefault("tags", []).append("nbval-ignore-output")
             elif cell.cell_type == "markdown":
                 # A marker may share its cell with prose (the text around it stays where it is).
                 cell.source = HINT.sub(lambda m, where=where: _hint_cell(m.group(1), where), original.source)
@@ -156,6 +160,9 @@ def build(source: Path) -> dict[str, nbformat.NotebookNode]:
             cell.id = _cell_id(cell, taken)
         # The Colab install cell and a badge that opens this very edition (one template: course/colab.py).
         stamp(out, f"{source.stem}.ipynb", folder=EDITIONS[edition].name)
+        for cell in out.cells:  # the install cell is for machines: folded (Colab's form view, JupyterLab's fold)
+            if cell.metadata.get("cellView") == "form":
+                cell.metadata["jupyter"] = {"source_hidden": True}
     return editions
 
 

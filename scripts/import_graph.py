@@ -27,7 +27,7 @@ LAYERS = {
     "networks": ["text", "layers", "unet", "minimal_unet", "autoencoder_net", "models"],
     "files": ["data", "checkpoints", "results", "classifier"],
     "training": ["training", "autoencoder"],
-    "evaluation": ["evaluate", "bench", "bridge"],
+    "evaluation": ["evaluate", "claims", "bench", "bridge"],
     "interface": ["cli", "__main__", "diffusion_lab", "course", "course.check", "course.colab",
                   "course.exercises", "course.plots", "course.sampler_sweep", "course.widgets"],
 }

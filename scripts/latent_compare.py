@@ -85,7 +85,7 @@ def evaluate(args) -> None:
     from diffusion_lab.evaluate import evaluate_checkpoint
 
     main = args.guidance == 3.0  # the main table: s = 3, with the autoencoder and attribute rows
-    rows = [autoencoder_row()] if main else []
+    rows = [autoencoder_row(args.num)] if main else []
     speed = {r["arm"]: r["train_images_per_second"] for r in load_results("latent_speed")}
     for arm in args.arms:
         path = args.runs / f"{arm}.safetensors"
@@ -150,16 +150,17 @@ def attribute_row(path: Path, per_class: int) -> dict:
     return out
 
 
-def autoencoder_row() -> dict:
+def autoencoder_row(num: int = 1000) -> dict:
     """The shipped autoencoder on the MNIST test set: pixel error, and what the classifier makes of its
     reconstructions (the best any latent model can do: it can only draw what the decoder can)."""
     from diffusion_lab.autoencoder import decode_all, encode_all, load_autoencoder, reconstruction_error
     from diffusion_lab.classifier import features_and_predictions, load_classifier
     from diffusion_lab.data import load_data
-    from diffusion_lab.metrics import class_accuracy, frechet_distance
+    from diffusion_lab.evaluate import FD_SPREAD, real_split
+    from diffusion_lab.metrics import class_accuracy, frechet_distance, frechet_half_std
 
     ae, test = load_autoencoder(ROOT / AE), load_data("mnist", "test")
-    clf, info, test_feats, _ = load_classifier("mnist")
+    clf, info, test_feats, test_labels = load_classifier("mnist")  # the shipped features: the models' reference
     recon = decode_all(ae, encode_all(ae, test.images)).clamp(-1, 1)
     feats, preds, _ = features_and_predictions(clf, recon)
     # Reconstructions of a random half against the real other half (as evaluate.real_floor: MNIST's
@@ -173,6 +174,12 @@ def autoencoder_row() -> dict:
            "fd_reconstructions_vs_real": round(frechet_distance(feats[a], real_feats[b]), 3),
            "fd_real_vs_real": round(frechet_distance(real_feats[a], real_feats[b]), 3),
            "command": "python scripts/latent_compare.py evaluate"}
+    # The same yardstick as the models' rows: num reconstructions of held-out real images (class-balanced,
+    # as evaluate.real_split picks them) against the models' very reference set, with its spread.
+    recon_held_out, _ = real_split(feats, num, test_labels)
+    _, reference = real_split(test_feats, num, test_labels)
+    row |= {"fd_num": num, "fd": round(frechet_distance(recon_held_out, reference), 3),
+            "fd_std": round(frechet_half_std(recon_held_out, reference), 3), "fd_spread": FD_SPREAD}
     print(json.dumps(row), flush=True)
     return row
 

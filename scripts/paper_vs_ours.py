@@ -22,7 +22,7 @@ from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.evaluate import real_floor
 from diffusion_lab.forward import predict_x0
 from diffusion_lab.guidance import guided_eps
-from diffusion_lab.metrics import class_accuracy, frechet_bootstrap_std, frechet_distance
+from diffusion_lab.metrics import class_accuracy, frechet_distance, frechet_half_std
 from diffusion_lab.results import results_path
 from diffusion_lab.samplers import ddim_timesteps, sample
 
@@ -85,7 +85,7 @@ def main() -> None:
         rows.append({"arm": name, "timesteps": list(grid[0]), "last_step_to": grid[1][-1],
                      "class_accuracy": round(class_accuracy(preds, labels), 4),
                      "fd": round(frechet_distance(feats, reference), 2),
-                     "fd_std": round(frechet_bootstrap_std(feats, reference), 2), "fd_real_floor": round(floor, 2)})
+                     "fd_std": round(frechet_half_std(feats, reference), 2), "fd_real_floor": round(floor, 2)})
         print(json.dumps(rows[-1]), flush=True)
     out = {"checkpoint": "mnist_cfg", "weights_sha256": config.get("weights_sha256"), "num": NUM, "steps": STEPS,
            "guidance": GUIDANCE, "command": "python scripts/paper_vs_ours.py", "arms": rows}

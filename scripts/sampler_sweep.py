@@ -19,7 +19,7 @@ import matplotlib
 
 from diffusion_lab.checkpoints import load_pretrained
 from diffusion_lab.course.sampler_sweep import BUDGETS, DATASETS, SAMPLERS, figure, table, targets
-from diffusion_lab.evaluate import evaluate_model
+from diffusion_lab.evaluate import FD_SPREAD, evaluate_model
 from diffusion_lab.results import append_result, load_results, save_results
 from diffusion_lab.solvers import steps_for_calls
 
@@ -48,8 +48,8 @@ def sweep(dataset: str, num: int, guidance: float, spacing: str) -> None:
     for sampler, steps in plan:
         cmd = command(name, sampler, steps, spacing, guidance, num)
         if any(r["command"] == cmd and r.get("weights_sha256") == config["weights_sha256"]
-               for r in load_results("samplers")):
-            continue  # measured already, on these very weights
+               and r.get("fd_spread") == FD_SPREAD for r in load_results("samplers")):
+            continue  # measured already, on these very weights, with today's FD spread
         walk = {} if sampler == "ddpm" else {"steps": steps, "spacing": spacing}  # DDPM walks all T
         r = evaluate_model(model, schedule, dataset, num=num, sampler=sampler, guidance=guidance, amp=True, **walk)
         row = {"dataset": dataset, "checkpoint": name, **r, "weights_sha256": config["weights_sha256"],

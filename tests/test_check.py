@@ -155,7 +155,7 @@ def test_every_mistake_points_to_a_section_that_exists():
             chapter, section = m.where
             doc = ROOT / "notebooks" / ("CONVENTIONS.md" if chapter == "CONVENTIONS" else "")
             if chapter != "CONVENTIONS":
-                doc = next((ROOT / "notebooks").glob(f"{chapter}_*.py"))
+                doc = next((ROOT / "chapters").glob(f"{chapter}_*.py"))
             assert _plain(section) in _headings(doc), (name, m.key, doc.name)
 
 
@@ -205,3 +205,32 @@ def test_hints_are_graduated_and_never_the_answer_line(name):
     last = [line.strip() for line in answer.splitlines() if line.strip()][-1]
     assert last not in ex.hint and last not in ex.pieces, last
     assert check.hint(name) == ex.hint and check.hint(name, step=2) == (ex.pieces or ex.hint)
+
+
+def test_a_passed_check_is_recorded_and_chapter_00_shows_it(tmp_path, monkeypatch, capsys):
+    """Progress is kept on the learner's machine: a passed check is recorded once (its first date),
+    a stub is not, and check.progress() lists every exercise with its state."""
+    record = tmp_path / "progress.json"
+    monkeypatch.setenv("DIFFUSION_LAB_PROGRESS", str(record))
+    name = "q_sample"
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    check.report(name, stub)
+    assert not record.exists()
+    check.report(name, EXERCISES[name].reference)
+    assert set(check.passed()) == {name}
+    first = record.read_text()
+    check.report(name, EXERCISES[name].reference)
+    assert record.read_text() == first  # once
+    capsys.readouterr()
+    check.progress()
+    out = capsys.readouterr().out
+    assert f"1 of {len(EXERCISES)} exercises done" in out and "Done ✅" in out and "To do" in out
+    record.write_text("{not json")
+    assert check.passed() == {}  # a damaged file starts afresh instead of stopping the notebook
+    monkeypatch.setenv("DIFFUSION_LAB_PROGRESS", "off")
+    check.report(name, EXERCISES[name].reference)
+    check.progress()
+    assert "recording is off" in capsys.readouterr().out

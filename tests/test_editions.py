@@ -27,6 +27,13 @@ def test_every_chapter_has_a_source():
     assert [p.stem for p in SOURCES] == sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
+def test_the_student_folder_holds_no_answers():
+    """An instructor who hands out notebooks/ hands out no worked answer: no source, no marker."""
+    assert editions.SOURCES != editions.EDITIONS["student"]
+    leaks = [p.name for p in (ROOT / "notebooks").rglob("*") if p.is_file() and editions.BEGIN in p.read_text()]
+    assert not leaks, f"solution markers in the student folder: {leaks}"
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_committed_editions_match_their_source(source):
     assert editions.stale(source) == [], "run `make editions` (then execute the changed chapters)"
@@ -90,7 +97,7 @@ def test_committed_kernelspec_is_the_one_make_installs(source, edition):
 @pytest.mark.parametrize("name", EXERCISES)
 def test_every_exercise_is_marked_hinted_and_checked_in_its_chapter(name):
     ex = EXERCISES[name]
-    text = (ROOT / "notebooks" / f"{ex.chapter}.py").read_text()
+    text = (ROOT / "chapters" / f"{ex.chapter}.py").read_text()
     assert re.search(rf"^def {ex.function}\(.*?\n\s+{editions.BEGIN}\n", text, re.M | re.S), "no marked solution"
     assert f"<!-- hint: {name} -->" in text
     assert re.search(rf"^{ex.function} = check\.{name}\({ex.function}\)$", text, re.M), "no check cell"
@@ -129,3 +136,13 @@ def test_unbalanced_markers_fail_with_the_place():
                                                    "    ### END SOLUTION\n", "ch")
     assert instructor == "def f():\n    return 1\n"
     assert student == "def f():\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_what_is_for_machines_is_folded(source):
+    """A learner sees no test markers (they are cell tags) and the Colab install cell folded."""
+    for edition in editions.EDITIONS:
+        nb = _read(source, edition)
+        assert not any(editions.IGNORE_OUTPUT in c.source for c in nb.cells), f"{edition}: a marker in a cell"
+        forms = [c for c in nb.cells if c.metadata.get("cellView") == "form"]
+        assert forms and all(c.metadata.get("jupyter", {}).get("source_hidden") for c in forms)

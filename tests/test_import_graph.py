@@ -53,7 +53,7 @@ def _imports_of_users():
     """(module, name or None) for every `import diffusion_lab.X` / `from diffusion_lab.X import n`
     in the chapters, scripts and tests: the paths learners' and scripts' code relies on."""
     found = set()
-    for path in sorted([*ROOT.glob("notebooks/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("tests/*.py")]):
+    for path in sorted([*ROOT.glob("chapters/*.py"), *ROOT.glob("scripts/*.py"), *ROOT.glob("tests/*.py")]):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {(a.name, None) for a in node.names if a.name.split(".")[0] == "diffusion_lab"}

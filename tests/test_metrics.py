@@ -52,14 +52,28 @@ def test_real_floor_is_class_balanced_and_shrinks_with_more_samples():
         real_floor(feats, 400, rare)  # 100 of each class wanted from about 20 in half the set
 
 
-def test_frechet_bootstrap_std_shrinks_with_more_samples():
-    from diffusion_lab.metrics import frechet_bootstrap_std
+def test_frechet_half_std_is_the_spread_of_fresh_draws():
+    """Half-sampling one set of n estimates the spread of FD over many independent sets of n."""
+    from diffusion_lab.metrics import frechet_distance, frechet_half_std
+
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(4000, 8, generator=g)
+    draw = lambda: torch.randn(300, 8, generator=g) * 1.2 + 0.3  # noqa: E731
+    fresh = torch.tensor([frechet_distance(draw(), reference) for _ in range(200)]).std()
+    estimates = torch.tensor([frechet_half_std(draw(), reference, rounds=40) for _ in range(10)])
+    assert 0.7 < float(estimates.mean() / fresh) < 1.3
+
+
+def test_frechet_half_std_shrinks_with_more_samples():
+    from diffusion_lab.metrics import frechet_half_std
 
     g = torch.Generator().manual_seed(0)
     reference = torch.randn(2000, 8, generator=g)
-    small = frechet_bootstrap_std(torch.randn(50, 8, generator=g) + 0.3, reference, rounds=30)
-    large = frechet_bootstrap_std(torch.randn(1000, 8, generator=g) + 0.3, reference, rounds=30)
+    small = frechet_half_std(torch.randn(50, 8, generator=g) + 0.3, reference, rounds=30)
+    large = frechet_half_std(torch.randn(1000, 8, generator=g) + 0.3, reference, rounds=30)
     assert 0 < large < small
+    with pytest.raises(ValueError, match="at least 8"):
+        frechet_half_std(torch.randn(5, 8), reference)
 
 
 def _mixture(n, modes, seed, only_mode=None):

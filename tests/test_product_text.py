@@ -13,7 +13,7 @@ FORBIDDEN = {
     "a workplace tool": re.compile(r"\bcpujob\b|farm-(studio|bench)"),
     "an internal issue number": re.compile(r"\b[Ii]ssues? \d+|(?<![\w/])#\d{1,3}\b(?!\w)"),
 }
-PRODUCT = ("README.md", "docs/*.md", "notebooks/*.py", "notebooks/*.md", "notebooks/*.ipynb", "solutions/*.ipynb",
+PRODUCT = ("README.md", "docs/*.md", "chapters/*.py", "notebooks/*.md", "notebooks/*.ipynb", "solutions/*.ipynb",
            "scripts/*.py", "diffusion_lab/*.py", "diffusion_lab/**/*.py", "data/*.md", "data/**/*.md",
            "data/**/*.json", "site/*.md", "pyproject.toml", "environment.yml", "Makefile", ".ci/run")
 

@@ -8,6 +8,7 @@ viewers through real front ends."""
 import io
 
 import ipywidgets
+import matplotlib.pyplot as plt
 import numpy as np
 import PIL.Image
 import pytest
@@ -154,9 +155,14 @@ def test_prompt_box_samples_once_per_prompt_and_shows_errors(shown):
         return lambda axes: widgets.show_images(torch.full((2, 1, 28, 28), -1.0 + 0.2 * int(tokens.sum() % 10)),
                                                 ax=axes[0])
 
+    figures_before = len(plt.get_fignums())
     box_text = widgets.prompt_box(generate, "a seven")
     (box,) = shown["boxes"]
     assert calls == ["a seven"]
+    # One figure only, the viewer's: its first image is also the kernel-free fallback, so a live kernel
+    # shows no stale copy above the box.
+    assert len(plt.get_fignums()) == figures_before
+    assert "data:image/png;base64," in shown["bundles"][-1]["text/html"]
     each_change_redraws(box, [(box_text, "a purple seven"), (box_text, "digit 7")])
     assert calls == ["a seven", "digit 7"]
     box_text.value = "a seven"  # back to a prompt already drawn: not sampled again

@@ -11,7 +11,7 @@ course and installs it. The cell
 
 The repository's address lives once, in pyproject.toml ([project.urls] Repository). `stamp` writes the
 current cell and badge into a notebook: `python -m diffusion_lab.course.colab` into every chapter's
-source (notebooks/NN_name.py), scripts/editions.py into both editions (each badge opens its own
+source (chapters/NN_name.py), scripts/editions.py into both editions (each badge opens its own
 edition). tests/test_colab.py checks every notebook carries them and runs the cell twice against a
 fake `google.colab` module and a local clone.
 """
@@ -146,12 +146,12 @@ def stamp(nb, notebook: str, root: Path = ROOT, folder: str = "notebooks") -> bo
 
 
 def main(argv=None) -> int:
-    """Stamp every chapter's source, notebooks/NN_name.py, one line per change: `python -m
+    """Stamp every chapter's source, chapters/NN_name.py, one line per change: `python -m
     diffusion_lab.course.colab`. Then `make editions` writes both editions from the sources, each with
     a badge that opens that edition (scripts/editions.py calls `stamp` again with its folder)."""
     import jupytext
 
-    folder = Path(argv[0]) if argv else ROOT / "notebooks"
+    folder = Path(argv[0]) if argv else ROOT / "chapters"
     for source in sorted(folder.glob("[0-9][0-9]_*.py")):
         nb = jupytext.read(source, fmt="py:percent")
         if stamp(nb, source.with_suffix(".ipynb").name, root=ROOT):

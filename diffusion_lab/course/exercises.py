@@ -10,7 +10,7 @@ whose output it reproduces (see `check.py`).
 To add an exercise: write its reference, cases and mistakes below and `_add(Exercise(...))` it;
 tests/test_check.py then proves that each mistake is diagnosed as itself, that the reference passes
 and that an unrelated wrong answer gets the generic message. Mark the solution in the chapter's
-source as notebooks/README.md explains.
+source as chapters/README.md explains.
 
 Exercise x mistake (chapter: exercise: mistakes):
 
@@ -627,17 +627,17 @@ _add(Exercise(
     reference=autoencoder.gaussian_kl, cases=_kl_cases,
     shape_help="the KL is one number per image: sum over every axis but the first (.flatten(1).sum(1)).",
     mistakes=(
-        Mistake("no_half", "mean^2 + sigma^2 - 1 - log sigma^2 without the 1/2",
-                "the 1/2 comes from the Gaussian's exponent, -(z - mu)^2 / (2 sigma^2); without it the KL is doubled",
+        Mistake("no_half", "mean^2 + v - 1 - log v without the 1/2",
+                "the 1/2 comes from the Gaussian's exponent, -(z - mu)^2 / (2 v); without it the KL is doubled",
                 ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, half=1.0)),
         Mistake("std_for_variance", "exp(log_var / 2), the standard deviation, where the variance belongs",
-                "log_var is log sigma^2, so sigma^2 = exp(log_var)",
+                "log_var is log v, so the variance v = exp(log_var)",
                 ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, var=lambda v: (0.5 * v).exp())),
         Mistake("mean_over_latent", "the mean over the latent numbers instead of their sum",
                 "the latent numbers are independent Gaussians, so their KLs add: sum over (C, H, W)",
                 ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, reduce="mean")),
         Mistake("log_var_sign", "+ log_var instead of - log_var",
-                "the term is - log sigma^2: it is what makes sigma = 1 the minimum (with + it has none)",
+                "the term is - log v: it is what makes v = 1 the minimum (with + it has none)",
                 ("10", "The KL term, and the latent scale"), lambda m, lv: _kl(m, lv, sign=1.0)),
     ),
 ))

@@ -20,7 +20,7 @@ METRICS = (("fd", "FD (lower is better)"), ("precision", "precision"), ("recall"
 
 
 def _fd(r: dict) -> str:
-    """FD with its bootstrap standard deviation where the row has one (evaluate_model's fd_std)."""
+    """FD with its half-sampling standard deviation where the row has one (evaluate_model's fd_std)."""
     return f"{r['fd']:.2f}" + (f" ± {r['fd_std']:.2f}" if r.get("fd_std") is not None else "")
 
 
@@ -28,12 +28,12 @@ def table(rows: list[dict], commands: bool = True) -> list[str]:
     """A markdown table: one line per row, MNIST first, each sampler by model calls, DDPM last."""
     order = {s: i for i, s in enumerate(SAMPLERS + ("ddpm",))}
     out = ["| dataset | sampler | model calls | FD (real floor) | precision (real) | recall (real) | class accuracy "
-           "| sampling time |" + (" command |" if commands else ""),
+           "| n |" + (" command |" if commands else ""),
            "|---|---|---|---|---|---|---|---|" + ("---|" if commands else "")]
     for r in sorted(rows, key=lambda r: (DATASETS.index(r["dataset"]), order[r["sampler"]], r["nfe"])):
         out.append(f"| {r['dataset']} | {r['sampler']} | {r['nfe']} | {_fd(r)} ({r['fd_real_floor']:.2f}) "
                    f"| {r['precision']:.3f} ({r['precision_real']:.3f}) | {r['recall']:.3f} ({r['recall_real']:.3f}) "
-                   f"| {r['class_accuracy']:.1%} | {r['sample_seconds']:.0f} s |"
+                   f"| {r['class_accuracy']:.1%} | {r['num']} |"
                    + (f" `{r['command']}` |" if commands else ""))
     return out
 

@@ -24,6 +24,7 @@ each viewer also
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import textwrap
@@ -127,15 +128,20 @@ def _player_html(control, values, draw_into, panels: int, width: float) -> str:
     return html
 
 
-def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=None):
+def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=None, still: bool = False):
     """Show `controls` above an image of `draw_into(axes)` (a row of `panels` axes), redrawn whenever
     one of the controls changes; return the box (a VBox with the CSS class `dl-viewer`).
 
     player: optional (control, values): where no kernel runs, a player animates the figure over
         those values of that control. Without it the fallback is a line of text (NO_KERNEL_HTML).
+    still: the fallback is the viewer's first image itself (for a viewer whose static figure would be
+        that very image: drawn twice, a live kernel would show a stale copy above the widget).
     """
     html = _player_html(*player, draw_into, panels, width) if player is not None else NO_KERNEL_HTML
     _, redraw, png = _canvas(draw_into, panels, width, VIEWER_DPI)
+    if still:
+        html = (f'<img src="data:image/png;base64,{base64.b64encode(png()).decode()}" style="max-width:100%"/>'
+                "<p><em>With a running Python kernel, a box to type in stands here.</em></p>")
     cache = {tuple(c.value for c in controls): png()}  # _canvas has drawn the current values already
 
     def render() -> bytes:
@@ -385,9 +391,6 @@ def prompt_box(generate, prompt: str, panels: int = 1, width: float = 5.0):
                 drawers[box.value] = message(err)
         drawers[box.value](axes)
 
-    fig, axes = plt.subplots(1, panels, figsize=(width * panels, width), squeeze=False)  # the static figure
-    draw_into(axes[0])
-    fig.tight_layout()
-    plt.show()
-    _viewer([box], draw_into, panels=panels, width=width)
+    # No separate static figure: the viewer's own first image is its kernel-free fallback (still=True).
+    _viewer([box], draw_into, panels=panels, width=width, still=True)
     return box

@@ -96,10 +96,13 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}; model trained {config['tr
 #
 # > $x_{T-1} \sim \mathcal{N}(0, I)$
 # > **for** $t = T-1, \dots, 1, 0$:
-# > &nbsp;&nbsp; $z \sim \mathcal{N}(0, I)$ if $t > 0$, else $z = 0$
+# > &nbsp;&nbsp; $\xi \sim \mathcal{N}(0, I)$ if $t > 0$, else $\xi = 0$
 # > &nbsp;&nbsp; $x_{t-1} = \dfrac{1}{\sqrt{\alpha_t}}\Big(x_t - \dfrac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
-#   \epsilon_\theta(x_t, t)\Big) + \sigma_t z$
+#   \epsilon_\theta(x_t, t)\Big) + \tau_t \xi$
 # > **return** the last $x$, the generated image
+#
+# (Ho et al. write $z$ and $\sigma_t$; this course keeps $z$ for latents and $\sigma$ for chapter 09's noise
+# level: see CONVENTIONS.md.)
 #
 # The bracket is the mean of the step, eq. 11. It is compact but opaque. The same number can be
 # computed in three readable stages, which is how the package (and most libraries) write it:
@@ -111,7 +114,7 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}; model trained {config['tr
 #    $$\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,\hat x_0
 #      + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$$
 #    a weighted average of the guess and the current image;
-# 3. **Add noise** of variance $\sigma_t^2$: either the posterior variance
+# 3. **Add noise** of variance $\tau_t^2$: either the posterior variance
 #    $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$ (eq. 7) or simply $\beta_t$.
 #    Ho et al. report that both work; we compare them below.
 #
@@ -147,11 +150,11 @@ mean_eq11 = (x_t - beta_t / (1 - ab_t) ** 0.5 * eps) / alpha_t**0.5
 assert torch.allclose(mean, mean_eq11, atol=1e-5), "the three stages should give eq. 11's mean"
 pkg_prev, pkg_x0 = samplers.ddpm_step(x_t, eps, t, sched, variance="posterior", noise=z)
 assert torch.allclose(x_prev, pkg_prev, atol=1e-5) and torch.allclose(x0_hat, pkg_x0, atol=1e-5)
-print(f"t={t}: coef_x0={coef_x0:.5f}, coef_xt={coef_xt:.5f}, sigma={var**0.5:.4f}")
+print(f"t={t}: coef_x0={coef_x0:.5f}, coef_xt={coef_xt:.5f}, tau={var**0.5:.4f}")
 
 # %%
 terms = torch.stack([x_t, eps, x0_hat, mean, 10 * var**0.5 * z, x_prev]).cpu()
-names = ["$x_t$", "$\\epsilon_\\theta$", "$\\hat x_0$ (15)", "$\\tilde\\mu_t$ (7)", "$10\\,\\sigma_t z$",
+names = ["$x_t$", "$\\epsilon_\\theta$", "$\\hat x_0$ (15)", "$\\tilde\\mu_t$ (7)", "$10\\,\\tau_t \\xi$",
          "$x_{t-1}$"]
 show_strip(terms, names, title=f"one reverse step at t = {t}", size=1.25)
 plt.show()

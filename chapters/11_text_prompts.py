@@ -83,8 +83,9 @@ import torch
 import torch.nn.functional as F
 
 import diffusion_lab as dl
-from diffusion_lab import text
+from diffusion_lab import claims, text
 from diffusion_lab.autoencoder import autoencoder_of
+from diffusion_lab.claims import say
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, show_strip, table_figure, to_display
 from diffusion_lab.course.widgets import prompt_box
@@ -238,18 +239,30 @@ table_figure(samples, grid_prompts, [0], "prompt", "", per_cell=per, cell_size=0
 plt.show()
 
 # %% [markdown]
-# Attributes: the same seeds with "thick", "thin", "slanted" and "upright". The ink share printed under
-# each row is the attribute's own measure, so you can check whether the model listens.
+# Attributes: the same seeds with "thick", "thin", "slanted" and "upright". Printed under the figure:
+# each row's mean ink share and slant (the measures the training prompts were made from), beside the
+# thirds of the real training digits of that class, so you can check whether the model listens.
 
 # %%
 attr_prompts = ["a seven", "a thick seven", "a thin seven", "a slanted one", "an upright one"]
 attr_images = {(p, 0): generate(p, per, seed=1) for p in attr_prompts}
 table_figure(attr_images, attr_prompts, [0], "prompt", "", per_cell=per, cell_size=0.6, row_fmt=lambda p: f'"{p}"')
 plt.show()
+def measures(x):  # images in [-1, 1] -> (ink share, slant) per image, as text.image_attributes measures them
+    x01 = ((x + 1) / 2).clamp(0, 1)
+    return (x01 > 0.5).float().flatten(1).mean(1), text.slant(x01)
+
+
+real_ink, real_slant = measures(data.images)
+for digit, name in ((7, "sevens"), (1, "ones")):
+    mine = data.labels == digit
+    ink_lo, ink_hi = torch.quantile(real_ink[mine], torch.tensor([1 / 3, 2 / 3])).tolist()
+    sl_lo, sl_hi = torch.quantile(real_slant[mine], torch.tensor([1 / 3, 2 / 3])).tolist()
+    print(f"real {name} ({int(mine.sum())}): thin below ink {ink_lo:.3f}, thick above {ink_hi:.3f}; "
+          f"upright below slant {sl_lo:.2f}, slanted above {sl_hi:.2f}")
 for p in attr_prompts:
-    x = attr_images[(p, 0)]
-    ink = ((x + 1) / 2 > 0.5).float().flatten(1).mean(1).mean().item()
-    print(f'{p:>16}: ink share {ink:.3f}, slant {text.slant(((x + 1) / 2).clamp(0, 1)).mean().item():.2f}')
+    ink, sl = measures(attr_images[(p, 0)])
+    print(f'{p:>16}: ink share {ink.mean():.3f}, slant {sl.mean():.2f}  ({len(ink)} samples)')
 
 # %% [markdown]
 # ## Guidance over text
@@ -292,9 +305,10 @@ def show_attention(prompt, seed=0, axes_row=None):
     axes = axes_row if axes_row is not None else plt.subplots(1, len(words) + 1, figsize=(1.6 * (len(words) + 1), 1.9))[1]
     axes[0].imshow(to_display(image)[0], cmap="gray")
     axes[0].set_title(f'"{prompt}"', fontsize=9)
-    for ax, w, m in zip(axes[1:], words, maps):
+    for ax, w, m in zip(axes[1:], words, maps):  # each word on its own colour scale: where does it read most?
         ax.imshow(to_display(image)[0], cmap="gray")
-        ax.imshow(m.numpy(), cmap="magma", alpha=0.6, vmin=0, vmax=float(maps.max()))
+        shown = ax.imshow(m.numpy(), cmap="magma", alpha=0.6, vmin=float(m.min()), vmax=float(m.max()))
+        plt.colorbar(shown, ax=ax, fraction=0.046, pad=0.03).ax.tick_params(labelsize=6)
         ax.set_title(f"{w}  ({m.mean():.2f})", fontsize=9)
     for ax in axes:
         ax.set_axis_off()
@@ -307,14 +321,23 @@ _, words, maps = attention_over_sampling("a thick seven")
 share = maps.flatten(1).mean(1)
 print("mean weight per token for \"a thick seven\":", ", ".join(f"{w} {v:.2f}" for w, v in zip(words, share)),
       f"-> most read: {words[int(share.argmax())]}")
+lo, hi = maps.flatten(1).min(1).values, maps.flatten(1).max(1).values
+print("range over the image, smallest to largest weight:", ", ".join(f"{w} {a:.2f}-{b:.2f}" for w, a, b in zip(words, lo, hi)))
 
 # %% [markdown]
 # The number beside each word is its mean weight over the image; at every position the weights of
-# the words add up to 1. Where `<bos>`, which is in every prompt, takes a large share, that is a known
-# habit of attention: with nothing better to read, a position reads the start token (a "sink" that
-# Stable Diffusion's attention shows too). The class word's map is the one worth looking at: whether
-# it follows the strokes or spreads evenly can change with the block and the step, which the average
-# hides; try a single step (`traj["x_t"][i]` for one `i`) to see it change along the sampling.
+# the words add up to 1. Each map has its own colour bar, and the last printed line gives each word's
+# range over the image. Read the ranges before the colours: the maps are **nearly flat**. Every
+# position reads every word about equally, and the colours exaggerate small differences.
+#
+# That is what this model has reason to learn. The class word decides the *whole* digit, so every
+# latent position needs it; "thick" thickens every stroke and so acts everywhere too; and each of the
+# 7x7 latent positions already covers a 4x4 patch, with a receptive field that spans most of the digit
+# after a few convolutions. Nothing in these prompts is *somewhere*: "a seven on the left" would be,
+# and a model trained on such captions would learn maps that follow the words. (`<bos>`, in every
+# prompt, often takes a large share: with nothing specific to read, a position reads the start token, a
+# "sink" that large models' attention shows too.) Try a single step (`traj["x_t"][i]` for one `i`) or a
+# single block to see whether any of them is less flat than the average.
 
 # %% [markdown]
 # ## Type a prompt
@@ -340,15 +363,17 @@ box = prompt_box(draw_prompt, "a thin slanted seven", width=7.0)
 #
 # `scripts/latent_compare.py` trained this text model and chapter 10's class-label latent model on the
 # same budget (the steps each makes in the same minutes of one CPU core, at its measured speed), and graded
-# 1000 guided samples of each (the text model asked with each class's canonical prompt, "a seven").
-# Read from the results file:
+# 1000 samples of each at $s = 3$ and at $s = 1$ (the text model asked with each class's canonical prompt,
+# "a seven"). Read from the results files; ± is one standard deviation (chapter 08):
 
 # %%
-rows = {r["arm"]: r for r in load_results("latent") if "fd" in r and not r["clip_x0"]}
-for arm in ("latent", "latent_text"):
-    r = rows[arm]
-    print(f"{r['what']:<30} {r['training_steps']:>5} steps: class recognised {100 * r['class_accuracy']:.1f}%, "
-          f"FD {r['fd']:.1f} (floor {r['fd_real_floor']:.1f})")
+for part in ("latent", "latent_s1"):
+    rows = {r["arm"]: r for r in load_results(part) if "sampler" in r}
+    for arm in ("latent", "latent_text"):
+        r, acc = rows[arm], claims.measure(rows[arm], "class_accuracy")
+        print(f"s = {r['guidance']:g}, {r['what']:<30} {r['training_steps']:>5} steps, n = {r['num']}: class recognised "
+              f"{100 * acc.value:.1f}% ± {100 * acc.std:.1f}, FD {r['fd']:.1f} ± {r['fd_std']:.1f} "
+              f"(floor {r['fd_real_floor']:.1f})")
 speed = {r["arm"]: r for r in load_results("latent_speed")}
 print(f"a training step with prompts takes {speed['latent']['train_images_per_second'] / speed['latent_text']['train_images_per_second']:.2f}x "
       "the time of one with labels (interleaved timing)")
@@ -357,8 +382,16 @@ print(f"a training step with prompts takes {speed['latent']['train_images_per_se
 # A label is one clean number; a prompt has to be read, by a text encoder that starts knowing nothing
 # and learns from the same training steps, through attention that starts switched off (its output
 # projection is initialised to zero), and every step costs more (a cross-attention block after every
-# residual block, and the text encoder), so the same minutes buy fewer steps. The rows above say what
-# that costs at this budget, or that it costs nothing.
+# residual block, and the text encoder), so the same minutes buy fewer steps. What that cost at this
+# budget, by chapter 08's rule (each sentence is a tested claim):
+
+# %%
+say("labels_beat_text_fd_s1", "labels_beat_text_accuracy_s1", "labels_vs_text_fd_s3", "labels_beat_text_accuracy_s3")
+
+# %% [markdown]
+# So without guidance, prompts cost a great deal: FD more than twice the labels' and many more digits
+# of the wrong class. Guidance at $s = 3$ hides most of it: the FDs are no longer told apart, and
+# the prompts miss the class a little more often than the labels.
 #
 # ## What to try next
 #

@@ -80,6 +80,7 @@ import torch
 
 import diffusion_lab as dl
 from diffusion_lab import samplers
+from diffusion_lab.claims import say
 from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_images, table_figure
@@ -102,12 +103,13 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}")
 # "should" look like the forward process applied to $\hat x_0$ with that very noise:
 # $\sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\epsilon_\theta$. DDIM's update (Song et al. 2021,
 # eq. 12, written in this course's $\bar\alpha$ notation, where Song et al. write $\alpha$) is exactly
-# that, with an optional share $\sigma_t^2$ of the noise replaced by fresh noise:
+# that, with an optional share $\tau_t^2$ of the noise replaced by fresh noise (Song et al. call its
+# standard deviation $\sigma_t$; this course keeps $\sigma$ for chapter 09's noise level, see CONVENTIONS.md):
 #
 # $$x_s = \sqrt{\bar\alpha_s}\,\underbrace{\frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)}
 #   {\sqrt{\bar\alpha_t}}}_{\text{predicted } x_0\ (\text{eq. 15 of DDPM})}
-#   + \underbrace{\sqrt{1-\bar\alpha_s-\sigma_t^2}\;\epsilon_\theta(x_t, t)}_{\text{direction pointing to } x_t}
-#   + \underbrace{\sigma_t\, z}_{\text{fresh noise}} \tag{12}$$
+#   + \underbrace{\sqrt{1-\bar\alpha_s-\tau_t^2}\;\epsilon_\theta(x_t, t)}_{\text{direction pointing to } x_t}
+#   + \underbrace{\tau_t\, \xi}_{\text{fresh noise, } \xi \sim \mathcal N(0, I)} \tag{12}$$
 #
 # Two things changed from DDPM:
 #
@@ -115,26 +117,26 @@ print(f"device: {device}; fast mode: {dl.fast_mode()}")
 #   to $t = 949$ in one network call. The model was trained at every $t$, so it can be asked at any.
 # - **The noise is a knob.** Song et al. choose it with a parameter $\eta$ (eq. 16):
 #
-# $$\sigma_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\,\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}}
+# $$\tau_t(\eta) = \eta\,\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\,\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}}
 #   \tag{16}$$
 #
 #   $\eta = 0$ adds no noise: the sampler is a **deterministic** function of the starting noise.
 #   $\eta = 1$ adds DDPM's posterior noise: with $s = t - 1$ it *is* the DDPM step.
 #
-# That last claim is easy to check numerically, with the package's `ddim_sigma` and `ddim_step`:
+# That last claim is easy to check numerically, with the package's `ddim_sigma` (the paper's name for $\tau_t$) and `ddim_step`:
 
 # %%
 t = 600
 ab_t, ab_s = float(sched.alpha_bar[t]), float(sched.alpha_bar[t - 1])
-sigma = samplers.ddim_sigma(t, t - 1, sched, eta=1.0)
-assert abs(sigma**2 - float(sched.posterior_variance[t])) < 1e-12  # eq. 16 with eta=1 is beta_tilde_t
+tau = samplers.ddim_sigma(t, t - 1, sched, eta=1.0)
+assert abs(tau**2 - float(sched.posterior_variance[t])) < 1e-12  # eq. 16 with eta=1 is beta_tilde_t
 
 g = torch.Generator().manual_seed(0)
 x_t, eps, z = (torch.randn(4, 1, 28, 28, generator=g) for _ in range(3))
 ddim_x, _ = samplers.ddim_step(x_t, eps, t, t - 1, sched, eta=1.0, noise=z)
 ddpm_x, _ = samplers.ddpm_step(x_t, eps, t, sched, variance="posterior", noise=z)
 assert torch.allclose(ddim_x, ddpm_x, atol=1e-5)  # one DDIM step with eta=1 == one DDPM step
-print(f"t={t}: sigma(eta=1)^2 = {sigma**2:.3e} = beta_tilde_t; DDIM(eta=1) step == DDPM step")
+print(f"t={t}: tau(eta=1)^2 = {tau**2:.3e} = beta_tilde_t; DDIM(eta=1) step == DDPM step")
 
 # %% [markdown]
 # ## Which timesteps? The sub-grid
@@ -269,8 +271,13 @@ for arm in paper["arms"]:
 # %% [markdown]
 # Compare the rows that differ in one thing. The first two differ only in the grid (offset and final
 # step); the second and third only in the noise used beside a clipped $\hat x_0$; the last row does
-# not clip at all. Keeping the raw noise beside a clipped guess is the change that decides the
-# outcome: early in sampling, $\hat x_0$ is far out of range (chapter 05), clipping moves it a long
+# not clip at all. By chapter 08's rule (a gap counts when it exceeds twice the combined spread):
+
+# %%
+say("paper_grid_is_not_the_difference", "implied_eps_beats_raw_eps", "clipping_vs_none")
+
+# %% [markdown]
+# Keeping the raw noise beside a clipped guess is the change that decides the outcome: early in sampling, $\hat x_0$ is far out of range (chapter 05), clipping moves it a long
 # way, and the raw $\epsilon_\theta$ then no longer matches it, so every step pushes $x_t$ off the
 # path the model was trained on. (The results page's recipe section measured the same effect on a model
 # trained for 10 minutes.)
@@ -405,26 +412,27 @@ plt.show()
 clf = load_classifier("mnist")[0]
 for name in rows:
     _, pred, conf = features_and_predictions(clf, walk[(name, 0)].clamp(-1, 1))
-    print(f"{name:<22} frames read as a {classes[digit]}: {int((pred == digit).sum())} of {len(lams)}; "
-          f"classifier confidence per frame: {' '.join(f'{c:.2f}' for c in conf.tolist())}")
+    ink = ((walk[(name, 0)] + 1) / 2 > 0.5).float().flatten(1).mean(1)  # share of inked pixels: stroke weight
+    print(f"{name:<22} read as a {classes[digit]}: {int((pred == digit).sum())} of {len(lams)} frames "
+          f"(lowest confidence {conf.min():.2f}); ink per frame: {' '.join(f'{100 * v:.0f}%' for v in ink.tolist())}")
 
 # %% [markdown]
-# Read the figure with the printed confidences (the course's digit classifier's probability for its
-# answer, frame by frame). Three things happen:
+# Read the figure with the printed lines (the course's digit classifier, and the share of pixels
+# that are ink, a measure of stroke weight, frame by frame):
 #
-# - **Slerp keeps the noise typical**, so every frame is a sample the model could have drawn. But a
-#   typical noise halfway between two codes can sit between two of the model's "basins": without
-#   guidance the sampler then lands on a blend of the two shapes, a scribble that is neither end,
-#   and the classifier's confidence drops there. That is the model's honest answer for that noise.
-# - **The straight line's middle frames look cleaner for the wrong reason**: their noise is quieter
-#   than any real start (the plot above), and a quieter start acts like a lower sampling temperature,
-#   pulling the sample towards the most typical digit. They show a different distribution, not what
-#   lies between the two samples (on large image models the same effect shows as flat, washed-out
-#   images).
-# - **Guidance fixes the slerp walk**: with $s = 3$ each step pushes towards the class (chapter 07),
-#   so the in-between codes decode to clear digits too and the walk morphs from one to the other.
+# - **The label holds the digit.** The classifier reads every frame of all three walks as the digit
+#   asked for, with high confidence: a class-conditional model turns any noise into that class. What
+#   the walk changes is *style*: stroke weight, slant and shape move from $z_0$'s digit to $z_1$'s.
+# - **Slerp keeps the noise typical**, so every frame is a sample the model could have drawn from a
+#   real start. **The straight line's middle frames** start from noise quieter than any real start
+#   (the plot above): they are not samples of the model's distribution, whatever they look like.
+#   A quieter start acts like a lower sampling temperature; on this small model the effect is modest
+#   (compare the two ink rows), on large image models it shows as flat, washed-out images.
+# - **Guidance** ($s = 3$) draws the same walk with bolder strokes, more ink in every frame: chapter
+#   07's trade of variety for a more emphatic digit, applied to every frame alike.
 #
-# So: interpolate on the sphere (slerp), and add some guidance if the middle frames fall between modes.
+# So: interpolate on the sphere (slerp). An unconditional model has no label to hold the digit, and
+# there the middle of a walk can fall between two digits: try it with `mnist_uncond`.
 
 # %% [markdown]
 # ## What to try next

@@ -212,15 +212,17 @@ assert (mine - package).abs().max() < 1e-3 and (package - ddim).abs().max() < 1e
 # Second order, but two network calls per step (the last step, to $\sigma' = 0$, stays Euler: $2N-1$ calls).
 #
 # **DPM-Solver++** (Lu et al. 2022, arXiv 2211.01095) looks at the ODE through the denoised image
-# $D = \tilde x - \sigma\hat\epsilon$: $d\tilde x/d\sigma = (\tilde x - D)/\sigma$. The part $\tilde x/\sigma$ is linear and
-# can be integrated *exactly*; only $D$ must be approximated. In the log-SNR $\lambda = -\log\sigma$,
-# with $h = \lambda' - \lambda$:
+# $\hat x_0 = \tilde x - \sigma\hat\epsilon$ (Karras et al. call it the denoiser $D$; this course keeps
+# $\mathcal{D}$ for chapter 10's decoder): $d\tilde x/d\sigma = (\tilde x - \hat x_0)/\sigma$. The part $\tilde x/\sigma$ is linear and
+# can be integrated *exactly*; only $\hat x_0$ must be approximated. It steps in $\lambda = -\log\sigma$, with
+# $h = \lambda' - \lambda$. Since $\sigma^2 = (1 - \bar\alpha)/\bar\alpha = 1/\mathrm{SNR}$, this $\lambda$ is *half* chapter
+# 01's log-SNR: $\lambda = \tfrac12 \log \mathrm{SNR}$ (Lu et al. call it the half log-SNR). The step:
 #
-# $$\tilde x' = \frac{\sigma'}{\sigma}\,\tilde x + \Big(1 - \frac{\sigma'}{\sigma}\Big)\,D.$$
+# $$\tilde x' = \frac{\sigma'}{\sigma}\,\tilde x + \Big(1 - \frac{\sigma'}{\sigma}\Big)\,\hat x_0.$$
 #
-# With $D$ held constant over the step this is, once more, DDIM. The "2M" (second-order multistep)
+# With $\hat x_0$ held constant over the step this is, once more, DDIM. The "2M" (second-order multistep)
 # variant reuses the previous step's denoised image for free and extrapolates:
-# $D = (1 + \tfrac{1}{2r})\,D_i - \tfrac{1}{2r}\,D_{i-1}$, with $r = h_{i-1}/h_i$. One network call per step,
+# $\hat x_0 \approx (1 + \tfrac{1}{2r})\,\hat x_0^{(i)} - \tfrac{1}{2r}\,\hat x_0^{(i-1)}$, with $r = h_{i-1}/h_i$. One network call per step,
 # second order. The package's step functions, side by side:
 
 # %%
@@ -231,7 +233,7 @@ for fn in (solvers.euler_step, solvers.heun_step, solvers.dpmpp_2m_step):
 # ### A 1-D picture
 #
 # Take data that is either $-1$ or $+1$, blurred a little: $x_0 \sim \tfrac12\mathcal N(-1, 0.15^2) + \tfrac12\mathcal N(1, 0.15^2)$.
-# For it the best possible denoiser $D(\tilde x; \sigma) = E[x_0 \mid \tilde x]$ has a closed form, so we can
+# For it the best possible denoiser $\hat x_0(\tilde x; \sigma) = E[x_0 \mid \tilde x]$ has a closed form, so we can
 # run the solvers on the *exact* ODE and compare them with its true solution (Heun with 500 steps):
 
 # %%
@@ -338,8 +340,37 @@ for budget in budgets:
 # %% [markdown]
 # The lines are this run's measurements: read off which solver gets closest to the fine solve at each
 # budget. (Pixels range over $[-1, 1]$; a distance of 0.01 is invisible, 0.1 is a visibly different stroke.)
-# If Heun's first point sits far above the others, it is the toy's story again: with 5 calls Heun takes
-# 3 steps, the first from $\sigma \approx 157$ in one jump, and its trial points are not images at all.
+#
+# ### Why Heun breaks at 5 calls on the network
+#
+# Write Heun's step with the denoised guesses. The trial point is an Euler step, and an Euler step *is*
+# a DDIM step: $\tilde x_e = \tfrac{\sigma'}{\sigma}\tilde x + (1 - \tfrac{\sigma'}{\sigma})\, \hat x_0$, a valid state at
+# level $\sigma'$. Its slope there is $(\tilde x_e - \hat x_0')/\sigma'$ with $\hat x_0'$ the network's new guess, and
+# averaging the two slopes simplifies (use $\tilde x_e - \hat x_0 = \tfrac{\sigma'}{\sigma}(\tilde x - \hat x_0)$) to
+#
+# $$\tilde x' = \tilde x_e + \frac{\sigma - \sigma'}{2\sigma'}\,(\hat x_0' - \hat x_0).$$
+#
+# So Heun adds to a good DDIM step the *change* of the denoised guess, multiplied by
+# $(\sigma - \sigma')/(2\sigma')$. With small steps that factor is small. With 3 steps it is large:
+
+# %%
+_, heun_sigmas = solvers.sigma_grid(sched, 3, "heun", spacing="trailing")
+for a, b in zip(heun_sigmas[:-2], heun_sigmas[1:-1]):  # the last step, to sigma = 0, is plain Euler
+    print(f"sigma {a:7.2f} -> {b:5.2f}: the change of the guess is multiplied by {(a - b) / (2 * b):.2f}")
+toy_err = {k: (toy_solve(k, solvers.steps_for_calls(k, 5), starts)[2] - exact).abs().mean().item()
+           for k in ("euler", "heun")}
+net = {r["sampler"]: r["fd"] for r in load_results("samplers") if r["dataset"] == "mnist" and r["nfe"] == 5}
+print(f"5 calls, the toy: end-point error Euler {toy_err['euler']:.2f}, Heun {toy_err['heun']:.2f}; "
+      f"the network: FD Euler {net['euler']:,.1f}, Heun {net['heun']:,.0f}")
+
+# %% [markdown]
+# On the toy the exact denoiser's guesses stay between the two bumps, $-1$ and $1$, so even a large factor
+# moves the state by a bounded amount, and Heun ends only a little worse than Euler. The network's first
+# guess from pure noise is a blurry average digit; its second, from the trial point, is a sharper and
+# different one. Their difference, several times over, is added to the state: the result is no longer
+# a noisy image at level $\sigma'$ (its pixels far outside anything the network saw in training), the
+# next guesses are worse still, and the sampler ends off the data (an FD in the hundreds of thousands).
+# A second-order correction is only as good as the step is short.
 #
 # ## Play: the samplers side by side
 #
@@ -405,8 +436,10 @@ for dataset in sweep.DATASETS:
 # sampler on these rows (DPM-Solver++ with 10 calls no worse than DDIM with 20, and within 10% of DDPM
 # with 1000), and say which rows are not measured yet. Where DDPM's dashed line sits below every curve,
 # its fresh noise at each step is doing something no deterministic path does: try `eta=1` in DDIM
-# (chapter 06) to see how much of the gap that noise closes. Where a row has one, FD ± is its bootstrap standard deviation (chapter
-# 08): two FDs closer than about twice it are not told apart.
+# (chapter 06) to see how much of the gap that noise closes. FD ± is its half-sampling standard
+# deviation (chapter 08) where a row has one: two FDs closer than twice their combined spread are not
+# told apart. Sampling times are not in the table: they were taken on a machine shared with other jobs
+# and rank nothing (`python -m diffusion_lab bench` measures speed properly, side by side).
 #
 # ## What to try next
 #

@@ -19,8 +19,10 @@
 #
 # **Diffusion Lab** teaches diffusion models by running them: every equation you meet is a short
 # function in the `diffusion_lab` package, and every notebook lets you poke at it. By the end you
-# will have trained a small class-conditional model on MNIST and sampled from it with DDPM, DDIM
-# and classifier-free guidance.
+# will have trained a small class-conditional model on MNIST, sampled from it with DDPM, DDIM and
+# classifier-free guidance, measured the samples with error bars, sampled in 10 steps with ODE solvers,
+# moved the model into an autoencoder's latent space, prompted it with words, and run its training on
+# several processes as on a GPU cluster.
 #
 # **In this notebook you will**
 # - see what the course covers and in which order;
@@ -92,13 +94,17 @@ if "google.colab" in sys.modules:
 # | **06** | DDIM | the deterministic update, fewer steps, $\eta$, interpolation |
 # | **07** | classifier-free guidance | label dropout, the guidance formula, trading diversity for fidelity |
 # | **08** | evaluation | Fréchet distance beside its real-data floor, class accuracy, diversity: steps, guidance and architectures compared with numbers and error bars |
+# | **09** | faster samplers | the probability-flow ODE; Euler, Heun and DPM-Solver++; precision and recall |
+# | **10** | latent diffusion | an autoencoder, diffusion in its latent space, pixel against latent at the same minutes |
+# | **11** | text prompts | a tokenizer, cross-attention, prompts against class labels |
+# | **12** | scale up | CIFAR-10, mixed precision, data parallelism over processes with Accelerate |
 #
 # Chapters 01-03 need no training and run in well under a minute. Each chapter runs on its own, in any order.
 #
 # **Exercises.** Every chapter has one: a function to write, a hint folded under it, and a check
 # that says what is right or wrong (and names the mistake when it is a common one). This is the
 # student edition if you opened `notebooks/`; the instructor edition, with the worked answers, is
-# in `solutions/` (how they are made: `notebooks/README.md`).
+# in `solutions/` (how they are made: `chapters/README.md`).
 #
 # **How to run the course**
 # - *Locally:* `make lab` in the repository root creates a virtual environment, installs
@@ -250,6 +256,17 @@ pixels = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8)
 roundtrip = torch.from_numpy(to_uint8(to_model_range(pixels[:, None]))).squeeze(-1)
 assert torch.equal(roundtrip, pixels)
 print("uint8 -> [-1, 1] -> uint8 is lossless")
+
+# %% [markdown]
+# ## Your progress
+#
+# Every check that passes is noted on this computer (in a small file in your home folder, nothing is
+# sent anywhere; set `DIFFUSION_LAB_PROGRESS=off` to keep no record). Come back to this cell to see
+# which exercises you have done, in any order:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+check.progress()
 
 # %% [markdown]
 # ## What to try next

@@ -1,0 +1,215 @@
+"""Result sentences as code: a claim names its rows in data/results, the number it compares and what
+the comparison found; its sentence is rendered from the rows, and tests/test_claims.py checks every
+claim against the committed data, so a sentence cannot outlive the numbers that made it true.
+
+The rule (chapter 08): two measurements differ when their gap is larger than twice the combined spread,
+
+    |a - b| > 2 sqrt(s_a^2 + s_b^2)                       (about a 95% two-sided z-test)
+
+- FD: s is the row's fd_std (half-sampling, metrics.frechet_half_std); a row without one cannot be
+  ranked and a claim on it fails with that message.
+- A fraction of n images (class accuracy, precision, recall): s^2 = p~ (1 - p~) / (n + 2) with
+  p~ = (k + 1) / (n + 2), the Agresti-Caffo interval (https://doi.org/10.1198/000313000321190473),
+  which stays honest at 100%.
+- Otherwise "no measured difference": a claim that two rows tie is checked too.
+
+    from diffusion_lab.claims import say
+    say("latent_beats_pixel_s1")   # prints the sentence, with both numbers, their spreads and n
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .results import load_results
+
+LOWER_IS_BETTER = {"fd": True, "fd_real_floor": True, "class_accuracy": False, "precision": False,
+                   "recall": False, "class_accuracy_of_reconstructions": False}
+FRACTIONS = ("class_accuracy", "precision", "recall", "class_accuracy_of_reconstructions")
+LABELS = {"fd": "FD", "fd_real_floor": "the real-data floor", "class_accuracy": "class accuracy",
+          "precision": "precision", "recall": "recall"}
+
+
+class ClaimError(AssertionError):
+    """The committed data does not support a claim (or cannot: a missing row or spread)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    part: str           # data/results/<part>.json
+    a: dict             # the fields that pick row a (exactly one row must match)
+    b: dict
+    metric: str         # "fd", "class_accuracy", "precision", "recall"
+    names: tuple        # how the sentence calls a and b
+    expect: str         # what the data says: "a" (a is better), "b", or "tie"
+    where: str = ""     # the setting, for the sentence: "at s = 1 (DDIM, 20 steps)"
+    a_in: str = ""      # read a's numbers from this sub-record of its row (e.g. "raw_weights")
+    b_in: str = ""
+    b_metric: str = ""  # b's field when it is named otherwise (the same quantity measured another way)
+
+
+@dataclass(frozen=True)
+class Measure:
+    value: float
+    std: float
+    n: int
+
+
+def rows_of(part: str) -> list[dict]:
+    """A part's rows; a part written as one record with "arms" gives each arm its shared settings (n, ...)."""
+    data = load_results(part)
+    if isinstance(data, dict):
+        shared = {k: v for k, v in data.items() if k != "arms"}
+        return [shared | arm for arm in data["arms"]]
+    return data
+
+
+def find_row(part: str, where: dict, rows: list[dict] | None = None) -> dict:
+    rows = rows_of(part) if rows is None else rows
+    hits = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    if len(hits) != 1:
+        raise ClaimError(f"{part}.json: {len(hits)} rows match {where}; a claim needs exactly one.")
+    return hits[0]
+
+
+def measure(row: dict, metric: str, part: str = "?") -> Measure:
+    """A row's number with its standard deviation and sample count."""
+    n = int(row.get(f"{metric}_num", row["num"]))  # a row may measure some numbers on another count
+    if metric in FRACTIONS:
+        p = float(row[metric])
+        p_adj = (round(p * n) + 1) / (n + 2)
+        return Measure(p, math.sqrt(p_adj * (1 - p_adj) / (n + 2)), n)
+    std = row.get(f"{metric}_std")
+    if std is None:
+        raise ClaimError(f"{part}.json row {row.get('command', row)} has no {metric}_std: it ranks nothing; "
+                         "re-measure it with `python -m diffusion_lab evaluate`, which records the spread.")
+    return Measure(float(row[metric]), float(std), n)
+
+
+def verdict(a: Measure, b: Measure, lower_is_better: bool) -> str:
+    """"a", "b" (the better one, when the gap exceeds twice the combined spread) or "tie"."""
+    if abs(a.value - b.value) <= 2 * math.hypot(a.std, b.std):
+        return "tie"
+    return "a" if (a.value < b.value) == lower_is_better else "b"
+
+
+def _fmt(m: Measure, metric: str) -> str:
+    if metric in FRACTIONS:
+        return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
+    return f"{m.value:.1f} ± {m.std:.1f}"
+
+
+def evaluate_claim(claim: Claim, rows: list[dict] | None = None) -> tuple[str, Measure, Measure]:
+    row_a, row_b = find_row(claim.part, claim.a, rows), find_row(claim.part, claim.b, rows)
+    a = measure(row_a[claim.a_in] if claim.a_in else row_a, claim.metric, claim.part)
+    b = measure(row_b[claim.b_in] if claim.b_in else row_b, claim.b_metric or claim.metric, claim.part)
+    return verdict(a, b, LOWER_IS_BETTER[claim.metric]), a, b
+
+
+def check(key: str, rows: list[dict] | None = None) -> str:
+    """The claim's sentence, or ClaimError naming the claim, the numbers and the rule."""
+    claim = CLAIMS[key]
+    try:
+        found, a, b = evaluate_claim(claim, rows)
+    except ClaimError as e:
+        raise ClaimError(f"claim {key!r}: {e}") from None
+    if found != claim.expect:
+        said = {"a": f"{claim.names[0]} is better", "b": f"{claim.names[1]} is better", "tie": "no difference"}
+        raise ClaimError(f"claim {key!r} says {said[claim.expect]} on {claim.metric} {claim.where}, but the data "
+                         f"says {said[found]}: {claim.names[0]} {_fmt(a, claim.metric)}, {claim.names[1]} "
+                         f"{_fmt(b, claim.metric)} (rule: a gap larger than 2 sqrt(s_a^2 + s_b^2) = "
+                         f"{2 * math.hypot(a.std, b.std):.3g}).")
+    return sentence(claim, a, b)
+
+
+def sentence(claim: Claim, a: Measure, b: Measure) -> str:
+    label = LABELS[claim.metric] + (" (lower is better)" if LOWER_IS_BETTER[claim.metric] else "")
+    numbers = (f"{claim.names[0]} {_fmt(a, claim.metric)} against {claim.names[1]} {_fmt(b, claim.metric)}"
+               f" (± one standard deviation; n = {a.n}" + ("" if a.n == b.n else f" and {b.n}") + ")")
+    where = f" {claim.where}" if claim.where else ""
+    if claim.expect == "tie":
+        return (f"No measured difference in {label}{where} between {claim.names[0]} and {claim.names[1]}: "
+                f"{numbers}; the gap is within twice the combined spread.")
+    win, lose = claim.names if claim.expect == "a" else claim.names[::-1]
+    return f"{win[0].upper()}{win[1:]} did better than {lose} on {label}{where}: {numbers}."
+
+
+def say(*keys: str) -> None:
+    """Print the sentences of these claims (chapters call this where they state a result)."""
+    for key in keys:
+        print(check(key))
+
+
+MARKED = re.compile(r"(<!-- claim: (\w+) -->\n)(.*?)\n?(<!-- /claim -->)", re.DOTALL)
+
+
+def render_marked(text: str) -> str:
+    """Text with every block between `<!-- claim: KEY -->` and `<!-- /claim -->` rewritten as the claim's
+    sentence (the README's headline and the results page; scripts/render_claims.py writes them)."""
+    return MARKED.sub(lambda m: m.group(1) + check(m.group(2)) + "\n" + m.group(4), text)
+
+
+CLAIMS: dict[str, Claim] = {
+    # Chapter 04: the recipe sweep (one change each to a base recipe, 3 minutes of training, 500 guided
+    # samples). Its FDs carry no spread, so only class accuracy ranks anything there.
+    **{f"recipe_{key}": Claim("recipe_quality", {"name": a}, {"name": b}, "class_accuracy", names, expect,
+                              "after 3 minutes of training")
+       for key, a, b, names, expect in (
+           ("v_prediction", "W16 v-prediction", "width 16", ("predicting v", "the base recipe"), "a"),
+           ("min_snr", "W16 min-SNR-5 weighting", "width 16", ("min-SNR weighting", "the base recipe"), "a"),
+           ("v_against_min_snr", "W16 v-prediction", "W16 min-SNR-5 weighting", ("predicting v", "min-SNR weighting"),
+            "a"),
+           ("min_snr_seeds", "W16 min-SNR-5 weighting", "W16 min-SNR-5 weighting, seed 1",
+            ("min-SNR with seed 0", "min-SNR with seed 1"), "tie"),
+           ("lr", "W16 lr 2e-3", "width 16", ("a learning rate of 2e-3", "the base recipe"), "a"),
+           ("batch_32", "W16 batch 32", "width 16", ("batch 32", "the base recipe"), "tie"),
+           ("no_attention", "W16 no attention", "width 16", ("no attention", "the base recipe"), "tie"),
+           ("cosine", "width 16", "W16 cosine schedule", ("the base recipe", "the cosine schedule"), "a"),
+           ("two_levels", "width 16", "W16 2 levels (28, 14)", ("the base recipe", "two resolution levels"), "a"),
+       )},
+    "recipe_ema": Claim("recipe_quality", {"name": "W16 lr 2e-3"}, {"name": "W16 lr 2e-3"}, "class_accuracy",
+                        ("the EMA weights", "the raw weights"), "tie", "in the lr 2e-3 run",
+                        b_in="raw_weights"),
+    # Chapter 06: Yu 2025's DDIM against ours, on the shipped model (500 samples each, s = 3).
+    "paper_grid_is_not_the_difference": Claim(
+        "paper_ddim", {"arm": "Yu 2025's DDIM: grid + 1, ends on alpha_bar_0, clips x_0, keeps the raw eps"},
+        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"}, "fd", ("Yu 2025's grid", "ours"), "tie",
+        "with Yu 2025's clipping"),
+    "implied_eps_beats_raw_eps": Claim(
+        "paper_ddim", {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
+        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"}, "fd",
+        ("the noise the clipped guess implies", "the raw noise"), "a", "beside a clipped x_0"),
+    "clipping_vs_none": Claim(
+        "paper_ddim", {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
+        {"arm": "ours, no clipping (the default)"}, "fd", ("clipping (with the implied noise)", "no clipping"),
+        "tie", "on the shipped model"),
+    # Chapter 10 and the README: pixel against latent diffusion, the same minutes of training.
+    "latent_beats_pixel_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "pixel"}, "fd", ("the latent model", "the pixel model"), "a",
+                                   "at s = 1 (DDIM, 20 steps, the same 10 CPU minutes of training)"),
+    "latent_vs_pixel_accuracy_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "pixel"}, "class_accuracy",
+                                         ("the latent model", "the pixel model"), "a", "at s = 1"),
+    "pixel_beats_latent_s3": Claim("latent", {"arm": "pixel"}, {"arm": "latent"}, "fd", ("the pixel model", "the latent model"), "a",
+                                   "at s = 3"),
+    "pixel_beats_latent_recall_s3": Claim("latent", {"arm": "pixel"}, {"arm": "latent"}, "recall",
+                                          ("the pixel model", "the latent model"), "a", "at s = 3"),
+    "latent_vs_pixel_accuracy_s3": Claim("latent", {"arm": "latent"}, {"arm": "pixel"}, "class_accuracy",
+                                         ("the latent model", "the pixel model"), "tie", "at s = 3"),
+    "autoencoder_beats_latent_fd": Claim("latent", {"arm": "autoencoder"}, {"arm": "latent", "guidance": 3.0}, "fd",
+                                         ("the autoencoder's reconstructions of real digits", "the latent model"),
+                                         "a", "against the same reference images"),
+    "latent_above_reconstructions_accuracy": Claim(
+        "latent", {"arm": "latent"}, {"arm": "autoencoder"}, "class_accuracy",
+        ("the latent model's samples (s = 3)", "the reconstructions of the 10,000 test digits"), "a",
+        b_metric="class_accuracy_of_reconstructions"),
+    # Chapter 11: prompts in words against class labels, both in latent space.
+    "labels_vs_text_fd_s3": Claim("latent", {"arm": "latent"}, {"arm": "latent_text"}, "fd",
+                                  ("class labels", "prompts"), "tie", "at s = 3"),
+    "labels_beat_text_accuracy_s3": Claim("latent", {"arm": "latent"}, {"arm": "latent_text"}, "class_accuracy",
+                                          ("class labels", "prompts"), "a", "at s = 3"),
+    "labels_beat_text_fd_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "latent_text"}, "fd",
+                                    ("class labels", "prompts"), "a", "at s = 1"),
+    "labels_beat_text_accuracy_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "latent_text"}, "class_accuracy",
+                                          ("class labels", "prompts"), "a", "at s = 1"),
+}
