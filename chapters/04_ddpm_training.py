@@ -379,12 +379,14 @@ plt.show()
 # %%
 grade = evaluate_model(result.model, sched, "mnist", num=dl.pick(default=200, fast=20), steps=20, guidance=3.0,
                        clip_x0=True)
+mine = claims.measure(grade, "class_accuracy")
 print(f"yours ({result.seconds / 60:.1f} min): the classifier recognises the requested digit in "
-      f"{grade['class_accuracy']:.0%} of {grade['num']} samples")
+      f"{100 * mine.value:.0f}% ± {100 * mine.std:.0f} of n = {grade['num']} samples")
 for r in load_results("recipe_minutes"):
     if r["model"] == "unet" and r["dataset"] == "mnist":
-        print(f"README, {r['minutes']:g} min on the full training set: {r['class_accuracy']:.1%} of {r['num']} "
-              f"samples ({r['command']})")
+        m = claims.measure(r, "class_accuracy")
+        print(f"results page, {r['minutes']:g} min on the full training set: {100 * m.value:.1f}% ± {100 * m.std:.1f} "
+              f"of n = {r['num']} samples ({r['command']})")
 
 # %% [markdown]
 # (Those runs had the full 60,000 training images and a 2-core CPU to themselves; yours used the data

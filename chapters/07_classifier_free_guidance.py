@@ -80,7 +80,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import samplers
+from diffusion_lab import claims, samplers
+from diffusion_lab.claims import say
 from diffusion_lab.classifier import features_and_predictions, load_classifier
 from diffusion_lab.course import check
 from diffusion_lab.course.plots import show_strip, table_figure
@@ -324,19 +325,22 @@ plt.show()
 # its true labels (no label dropout, and its label embedding has no null entry), and its samplers call
 # `model(x, t, label)` once per step, with no unconditional prediction and no guidance formula. In
 # this chapter's terms that is $s = 1$. What guidance adds on top of it, measured on the shipped model
-# (`python scripts/evaluate_all.py guidance`, DDIM 20 steps; FD ± its bootstrap spread):
+# (`python scripts/evaluate_all.py guidance`, DDIM 20 steps; ± one standard deviation, chapter 08):
 
 # %%
 guidance_rows = load_results("guidance")  # data/results/guidance.json
 for r in guidance_rows:
     if r["guidance"] in (1.0, 3.0):
-        spread = f" ± {r['fd_std']:.1f}" if "fd_std" in r else ""
+        acc = claims.measure(r, "class_accuracy")
         what = "plain conditional, as Yu 2025's code" if r["guidance"] == 1.0 else "guided"
-        print(f"s = {r['guidance']:g} ({what}): class accuracy {r['class_accuracy']:.1%}, within-class spread "
-              f"{r['within_class_spread']:.1f}, FD {r['fd']:.1f}{spread} (floor {r['fd_real_floor']:.1f}), {r['num']} samples")
+        print(f"s = {r['guidance']:g} ({what}): class accuracy {100 * acc.value:.1f}% ± {100 * acc.std:.1f}, "
+              f"within-class spread {r['within_class_spread']:.1f}, FD {r['fd']:.1f} ± {r['fd_std']:.1f} "
+              f"(floor {r['fd_real_floor']:.1f}), n = {r['num']}")
+say("guidance_buys_accuracy", "guidance_costs_fd")
 
 # %% [markdown]
-# Guidance buys accuracy with variety (the spread falls). A model trained without label dropout
+# Guidance buys accuracy with variety: the within-class spread falls, and FD, which counts variety,
+# rises. A model trained without label dropout
 # cannot make that trade at all: it has no $\epsilon_u$ to extrapolate from (chapter 04's last viewer
 # shows the error of an untrained null label).
 

@@ -25,11 +25,22 @@ from dataclasses import dataclass
 
 from .results import load_results
 
-LOWER_IS_BETTER = {"fd": True, "fd_real_floor": True, "class_accuracy": False, "precision": False,
-                   "recall": False, "class_accuracy_of_reconstructions": False}
+LOWER_IS_BETTER = {
+    "fd": True,
+    "fd_real_floor": True,
+    "class_accuracy": False,
+    "precision": False,
+    "recall": False,
+    "class_accuracy_of_reconstructions": False,
+}
 FRACTIONS = ("class_accuracy", "precision", "recall", "class_accuracy_of_reconstructions")
-LABELS = {"fd": "FD", "fd_real_floor": "the real-data floor", "class_accuracy": "class accuracy",
-          "precision": "precision", "recall": "recall"}
+LABELS = {
+    "fd": "FD",
+    "fd_real_floor": "the real-data floor",
+    "class_accuracy": "class accuracy",
+    "precision": "precision",
+    "recall": "recall",
+}
 
 
 class ClaimError(AssertionError):
@@ -38,14 +49,14 @@ class ClaimError(AssertionError):
 
 @dataclass(frozen=True)
 class Claim:
-    part: str           # data/results/<part>.json
-    a: dict             # the fields that pick row a (exactly one row must match)
+    part: str  # data/results/<part>.json
+    a: dict  # the fields that pick row a (exactly one row must match)
     b: dict
-    metric: str         # "fd", "class_accuracy", "precision", "recall"
-    names: tuple        # how the sentence calls a and b
-    expect: str         # what the data says: "a" (a is better), "b", or "tie"
-    where: str = ""     # the setting, for the sentence: "at s = 1 (DDIM, 20 steps)"
-    a_in: str = ""      # read a's numbers from this sub-record of its row (e.g. "raw_weights")
+    metric: str  # "fd", "class_accuracy", "precision", "recall"
+    names: tuple  # how the sentence calls a and b
+    expect: str  # what the data says: "a" (a is better), "b", or "tie"
+    where: str = ""  # the setting, for the sentence: "at s = 1 (DDIM, 20 steps)"
+    a_in: str = ""  # read a's numbers from this sub-record of its row (e.g. "raw_weights")
     b_in: str = ""
     b_metric: str = ""  # b's field when it is named otherwise (the same quantity measured another way)
 
@@ -83,13 +94,15 @@ def measure(row: dict, metric: str, part: str = "?") -> Measure:
         return Measure(p, math.sqrt(p_adj * (1 - p_adj) / (n + 2)), n)
     std = row.get(f"{metric}_std")
     if std is None:
-        raise ClaimError(f"{part}.json row {row.get('command', row)} has no {metric}_std: it ranks nothing; "
-                         "re-measure it with `python -m diffusion_lab evaluate`, which records the spread.")
+        raise ClaimError(
+            f"{part}.json row {row.get('command', row)} has no {metric}_std: it ranks nothing; "
+            "re-measure it with `python -m diffusion_lab evaluate`, which records the spread."
+        )
     return Measure(float(row[metric]), float(std), n)
 
 
 def verdict(a: Measure, b: Measure, lower_is_better: bool) -> str:
-    """"a", "b" (the better one, when the gap exceeds twice the combined spread) or "tie"."""
+    """ "a", "b" (the better one, when the gap exceeds twice the combined spread) or "tie"."""
     if abs(a.value - b.value) <= 2 * math.hypot(a.std, b.std):
         return "tie"
     return "a" if (a.value < b.value) == lower_is_better else "b"
@@ -117,21 +130,27 @@ def check(key: str, rows: list[dict] | None = None) -> str:
         raise ClaimError(f"claim {key!r}: {e}") from None
     if found != claim.expect:
         said = {"a": f"{claim.names[0]} is better", "b": f"{claim.names[1]} is better", "tie": "no difference"}
-        raise ClaimError(f"claim {key!r} says {said[claim.expect]} on {claim.metric} {claim.where}, but the data "
-                         f"says {said[found]}: {claim.names[0]} {_fmt(a, claim.metric)}, {claim.names[1]} "
-                         f"{_fmt(b, claim.metric)} (rule: a gap larger than 2 sqrt(s_a^2 + s_b^2) = "
-                         f"{2 * math.hypot(a.std, b.std):.3g}).")
+        raise ClaimError(
+            f"claim {key!r} says {said[claim.expect]} on {claim.metric} {claim.where}, but the data "
+            f"says {said[found]}: {claim.names[0]} {_fmt(a, claim.metric)}, {claim.names[1]} "
+            f"{_fmt(b, claim.metric)} (rule: a gap larger than 2 sqrt(s_a^2 + s_b^2) = "
+            f"{2 * math.hypot(a.std, b.std):.3g})."
+        )
     return sentence(claim, a, b)
 
 
 def sentence(claim: Claim, a: Measure, b: Measure) -> str:
     label = LABELS[claim.metric] + (" (lower is better)" if LOWER_IS_BETTER[claim.metric] else "")
-    numbers = (f"{claim.names[0]} {_fmt(a, claim.metric)} against {claim.names[1]} {_fmt(b, claim.metric)}"
-               f" (± one standard deviation; n = {a.n}" + ("" if a.n == b.n else f" and {b.n}") + ")")
+    numbers = (
+        f"{claim.names[0]} {_fmt(a, claim.metric)} against {claim.names[1]} {_fmt(b, claim.metric)}"
+        f" (± one standard deviation; n = {a.n}" + ("" if a.n == b.n else f" and {b.n}") + ")"
+    )
     where = f" {claim.where}" if claim.where else ""
     if claim.expect == "tie":
-        return (f"No measured difference in {label}{where} between {claim.names[0]} and {claim.names[1]}: "
-                f"{numbers}; the gap is within twice the combined spread.")
+        return (
+            f"No measured difference in {label}{where} between {claim.names[0]} and {claim.names[1]}: "
+            f"{numbers}; the gap is within twice the combined spread."
+        )
     win, lose = claim.names if claim.expect == "a" else claim.names[::-1]
     return f"{win[0].upper()}{win[1:]} did better than {lose} on {label}{where}: {numbers}."
 
@@ -154,62 +173,240 @@ def render_marked(text: str) -> str:
 CLAIMS: dict[str, Claim] = {
     # Chapter 04: the recipe sweep (one change each to a base recipe, 3 minutes of training, 500 guided
     # samples). Its FDs carry no spread, so only class accuracy ranks anything there.
-    **{f"recipe_{key}": Claim("recipe_quality", {"name": a}, {"name": b}, "class_accuracy", names, expect,
-                              "after 3 minutes of training")
-       for key, a, b, names, expect in (
-           ("v_prediction", "W16 v-prediction", "width 16", ("predicting v", "the base recipe"), "a"),
-           ("min_snr", "W16 min-SNR-5 weighting", "width 16", ("min-SNR weighting", "the base recipe"), "a"),
-           ("v_against_min_snr", "W16 v-prediction", "W16 min-SNR-5 weighting", ("predicting v", "min-SNR weighting"),
-            "a"),
-           ("min_snr_seeds", "W16 min-SNR-5 weighting", "W16 min-SNR-5 weighting, seed 1",
-            ("min-SNR with seed 0", "min-SNR with seed 1"), "tie"),
-           ("lr", "W16 lr 2e-3", "width 16", ("a learning rate of 2e-3", "the base recipe"), "a"),
-           ("batch_32", "W16 batch 32", "width 16", ("batch 32", "the base recipe"), "tie"),
-           ("no_attention", "W16 no attention", "width 16", ("no attention", "the base recipe"), "tie"),
-           ("cosine", "width 16", "W16 cosine schedule", ("the base recipe", "the cosine schedule"), "a"),
-           ("two_levels", "width 16", "W16 2 levels (28, 14)", ("the base recipe", "two resolution levels"), "a"),
-       )},
-    "recipe_ema": Claim("recipe_quality", {"name": "W16 lr 2e-3"}, {"name": "W16 lr 2e-3"}, "class_accuracy",
-                        ("the EMA weights", "the raw weights"), "tie", "in the lr 2e-3 run",
-                        b_in="raw_weights"),
+    **{
+        f"recipe_{key}": Claim(
+            "recipe_quality", {"name": a}, {"name": b}, "class_accuracy", names, expect, "after 3 minutes of training"
+        )
+        for key, a, b, names, expect in (
+            ("v_prediction", "W16 v-prediction", "width 16", ("predicting v", "the base recipe"), "a"),
+            ("min_snr", "W16 min-SNR-5 weighting", "width 16", ("min-SNR weighting", "the base recipe"), "a"),
+            (
+                "v_against_min_snr",
+                "W16 v-prediction",
+                "W16 min-SNR-5 weighting",
+                ("predicting v", "min-SNR weighting"),
+                "a",
+            ),
+            (
+                "min_snr_seeds",
+                "W16 min-SNR-5 weighting",
+                "W16 min-SNR-5 weighting, seed 1",
+                ("min-SNR with seed 0", "min-SNR with seed 1"),
+                "tie",
+            ),
+            ("lr", "W16 lr 2e-3", "width 16", ("a learning rate of 2e-3", "the base recipe"), "a"),
+            ("batch_32", "W16 batch 32", "width 16", ("batch 32", "the base recipe"), "tie"),
+            ("no_attention", "W16 no attention", "width 16", ("no attention", "the base recipe"), "tie"),
+            ("cosine", "width 16", "W16 cosine schedule", ("the base recipe", "the cosine schedule"), "a"),
+            ("two_levels", "width 16", "W16 2 levels (28, 14)", ("the base recipe", "two resolution levels"), "a"),
+        )
+    },
+    "recipe_ema": Claim(
+        "recipe_quality",
+        {"name": "W16 lr 2e-3"},
+        {"name": "W16 lr 2e-3"},
+        "class_accuracy",
+        ("the EMA weights", "the raw weights"),
+        "tie",
+        "in the lr 2e-3 run",
+        b_in="raw_weights",
+    ),
     # Chapter 06: Yu 2025's DDIM against ours, on the shipped model (500 samples each, s = 3).
     "paper_grid_is_not_the_difference": Claim(
-        "paper_ddim", {"arm": "Yu 2025's DDIM: grid + 1, ends on alpha_bar_0, clips x_0, keeps the raw eps"},
-        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"}, "fd", ("Yu 2025's grid", "ours"), "tie",
-        "with Yu 2025's clipping"),
+        "paper_ddim",
+        {"arm": "Yu 2025's DDIM: grid + 1, ends on alpha_bar_0, clips x_0, keeps the raw eps"},
+        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"},
+        "fd",
+        ("Yu 2025's grid", "ours"),
+        "tie",
+        "with Yu 2025's clipping",
+    ),
     "implied_eps_beats_raw_eps": Claim(
-        "paper_ddim", {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
-        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"}, "fd",
-        ("the noise the clipped guess implies", "the raw noise"), "a", "beside a clipped x_0"),
+        "paper_ddim",
+        {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
+        {"arm": "our grid, clipping as Yu 2025 (clipped x_0, raw eps)"},
+        "fd",
+        ("the noise the clipped guess implies", "the raw noise"),
+        "a",
+        "beside a clipped x_0",
+    ),
     "clipping_vs_none": Claim(
-        "paper_ddim", {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
-        {"arm": "ours, no clipping (the default)"}, "fd", ("clipping (with the implied noise)", "no clipping"),
-        "tie", "on the shipped model"),
+        "paper_ddim",
+        {"arm": "ours, clip_x0=True (clipped x_0 and the eps it implies)"},
+        {"arm": "ours, no clipping (the default)"},
+        "fd",
+        ("clipping (with the implied noise)", "no clipping"),
+        "tie",
+        "on the shipped model",
+    ),
+    # Chapter 08: Yu 2025's minimal U-Net against ours, the same minutes of training (1000 samples, s = 3).
+    **{
+        f"ours_beats_minimal_{m}_minutes": Claim(
+            "recipe_minutes",
+            {"model": "unet", "dataset": "mnist", "minutes": m},
+            {"model": "minimal", "dataset": "mnist", "minutes": m},
+            "class_accuracy",
+            ("our U-Net", "the minimal U-Net"),
+            "a",
+            f"after {m} minutes of training",
+        )
+        for m in (3, 10)
+    },
+    "ours_ten_minutes_beat_three": Claim(
+        "recipe_minutes",
+        {"model": "unet", "dataset": "mnist", "minutes": 10},
+        {"model": "unet", "dataset": "mnist", "minutes": 3},
+        "class_accuracy",
+        ("10 minutes of training", "3 minutes"),
+        "a",
+        "for our U-Net",
+    ),
+    # Chapter 08: where the time embedding goes (the same 600 training steps, 500 samples at s = 3).
+    "time_embedding_place_fd": Claim(
+        "architecture",
+        {"checkpoint": "mnist_cfg_unet"},
+        {"checkpoint": "mnist_cfg_unet_middle"},
+        "fd",
+        ("t and y in every block", "t and y only in the middle"),
+        "tie",
+        "after 600 training steps",
+    ),
+    "time_embedding_place_accuracy": Claim(
+        "architecture",
+        {"checkpoint": "mnist_cfg_unet"},
+        {"checkpoint": "mnist_cfg_unet_middle"},
+        "class_accuracy",
+        ("t and y in every block", "t and y only in the middle"),
+        "tie",
+        "after 600 training steps",
+    ),
+    # Chapters 07-08: the guidance scale on the shipped model (DDIM 20 steps, 500 samples each).
+    "guidance_buys_accuracy": Claim(
+        "guidance",
+        {"guidance": 3.0},
+        {"guidance": 1.0},
+        "class_accuracy",
+        ("sampling at s = 3", "sampling at s = 1"),
+        "a",
+        "on the shipped model",
+    ),
+    "guidance_costs_fd": Claim(
+        "guidance",
+        {"guidance": 1.0},
+        {"guidance": 3.0},
+        "fd",
+        ("sampling at s = 1", "sampling at s = 3"),
+        "a",
+        "on the shipped model",
+    ),
+    "guidance_1_beats_2_on_fd": Claim(
+        "guidance",
+        {"guidance": 1.0},
+        {"guidance": 2.0},
+        "fd",
+        ("sampling at s = 1", "sampling at s = 2"),
+        "a",
+        "on the shipped model",
+    ),
+    "guidance_1_beats_0_on_fd": Claim(
+        "guidance",
+        {"guidance": 1.0},
+        {"guidance": 0.0},
+        "fd",
+        ("sampling at s = 1", "sampling at s = 0 (no label)"),
+        "a",
+        "on the shipped model",
+    ),
+    "guidance_2_reaches_full_accuracy": Claim(
+        "guidance",
+        {"guidance": 2.0},
+        {"guidance": 1.0},
+        "class_accuracy",
+        ("sampling at s = 2", "sampling at s = 1"),
+        "a",
+        "on the shipped model",
+    ),
     # Chapter 10 and the README: pixel against latent diffusion, the same minutes of training.
-    "latent_beats_pixel_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "pixel"}, "fd", ("the latent model", "the pixel model"), "a",
-                                   "at s = 1 (DDIM, 20 steps, the same 10 CPU minutes of training)"),
-    "latent_vs_pixel_accuracy_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "pixel"}, "class_accuracy",
-                                         ("the latent model", "the pixel model"), "a", "at s = 1"),
-    "pixel_beats_latent_s3": Claim("latent", {"arm": "pixel"}, {"arm": "latent"}, "fd", ("the pixel model", "the latent model"), "a",
-                                   "at s = 3"),
-    "pixel_beats_latent_recall_s3": Claim("latent", {"arm": "pixel"}, {"arm": "latent"}, "recall",
-                                          ("the pixel model", "the latent model"), "a", "at s = 3"),
-    "latent_vs_pixel_accuracy_s3": Claim("latent", {"arm": "latent"}, {"arm": "pixel"}, "class_accuracy",
-                                         ("the latent model", "the pixel model"), "tie", "at s = 3"),
-    "autoencoder_beats_latent_fd": Claim("latent", {"arm": "autoencoder"}, {"arm": "latent", "guidance": 3.0}, "fd",
-                                         ("the autoencoder's reconstructions of real digits", "the latent model"),
-                                         "a", "against the same reference images"),
+    "latent_beats_pixel_s1": Claim(
+        "latent_s1",
+        {"arm": "latent"},
+        {"arm": "pixel"},
+        "fd",
+        ("the latent model", "the pixel model"),
+        "a",
+        "at s = 1 (DDIM, 20 steps, the same 10 CPU minutes of training)",
+    ),
+    "latent_vs_pixel_accuracy_s1": Claim(
+        "latent_s1",
+        {"arm": "latent"},
+        {"arm": "pixel"},
+        "class_accuracy",
+        ("the latent model", "the pixel model"),
+        "a",
+        "at s = 1",
+    ),
+    "pixel_beats_latent_s3": Claim(
+        "latent", {"arm": "pixel"}, {"arm": "latent"}, "fd", ("the pixel model", "the latent model"), "a", "at s = 3"
+    ),
+    "pixel_beats_latent_recall_s3": Claim(
+        "latent",
+        {"arm": "pixel"},
+        {"arm": "latent"},
+        "recall",
+        ("the pixel model", "the latent model"),
+        "a",
+        "at s = 3",
+    ),
+    "latent_vs_pixel_accuracy_s3": Claim(
+        "latent",
+        {"arm": "latent"},
+        {"arm": "pixel"},
+        "class_accuracy",
+        ("the latent model", "the pixel model"),
+        "tie",
+        "at s = 3",
+    ),
+    "autoencoder_beats_latent_fd": Claim(
+        "latent",
+        {"arm": "autoencoder"},
+        {"arm": "latent", "guidance": 3.0},
+        "fd",
+        ("the autoencoder's reconstructions of real digits", "the latent model"),
+        "a",
+        "against the same reference images",
+    ),
     "latent_above_reconstructions_accuracy": Claim(
-        "latent", {"arm": "latent"}, {"arm": "autoencoder"}, "class_accuracy",
-        ("the latent model's samples (s = 3)", "the reconstructions of the 10,000 test digits"), "a",
-        b_metric="class_accuracy_of_reconstructions"),
+        "latent",
+        {"arm": "latent"},
+        {"arm": "autoencoder"},
+        "class_accuracy",
+        ("the latent model's samples (s = 3)", "the reconstructions of the 10,000 test digits"),
+        "a",
+        b_metric="class_accuracy_of_reconstructions",
+    ),
     # Chapter 11: prompts in words against class labels, both in latent space.
-    "labels_vs_text_fd_s3": Claim("latent", {"arm": "latent"}, {"arm": "latent_text"}, "fd",
-                                  ("class labels", "prompts"), "tie", "at s = 3"),
-    "labels_beat_text_accuracy_s3": Claim("latent", {"arm": "latent"}, {"arm": "latent_text"}, "class_accuracy",
-                                          ("class labels", "prompts"), "a", "at s = 3"),
-    "labels_beat_text_fd_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "latent_text"}, "fd",
-                                    ("class labels", "prompts"), "a", "at s = 1"),
-    "labels_beat_text_accuracy_s1": Claim("latent_s1", {"arm": "latent"}, {"arm": "latent_text"}, "class_accuracy",
-                                          ("class labels", "prompts"), "a", "at s = 1"),
+    "labels_vs_text_fd_s3": Claim(
+        "latent", {"arm": "latent"}, {"arm": "latent_text"}, "fd", ("class labels", "prompts"), "tie", "at s = 3"
+    ),
+    "labels_beat_text_accuracy_s3": Claim(
+        "latent",
+        {"arm": "latent"},
+        {"arm": "latent_text"},
+        "class_accuracy",
+        ("class labels", "prompts"),
+        "a",
+        "at s = 3",
+    ),
+    "labels_beat_text_fd_s1": Claim(
+        "latent_s1", {"arm": "latent"}, {"arm": "latent_text"}, "fd", ("class labels", "prompts"), "a", "at s = 1"
+    ),
+    "labels_beat_text_accuracy_s1": Claim(
+        "latent_s1",
+        {"arm": "latent"},
+        {"arm": "latent_text"},
+        "class_accuracy",
+        ("class labels", "prompts"),
+        "a",
+        "at s = 1",
+    ),
 }

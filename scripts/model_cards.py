@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from diffusion_lab.autoencoder import AutoencoderConfig
+from diffusion_lab.claims import measure
 from diffusion_lab.cli import train_command
 from diffusion_lab.models import build_model, count_parameters
 from diffusion_lab.results import RESULTS_DIR, load_results
@@ -118,19 +119,20 @@ def card(name: str, cfg: dict) -> str:
 
 
 def fd_cell(r: dict) -> str:
-    """FD (floor), each with its bootstrap standard deviation when the row has one."""
+    """FD (floor), each with its standard deviation (half-sampling for FD) when the row has one."""
     if "fd_std" not in r:
-        return f"{r['fd']:.2f} ({r['fd_real_floor']:.2f})"
+        return f"{r['fd']:.2f} ({r['fd_real_floor']:.2f}), no spread measured"
     return f"{r['fd']:.1f} ± {r['fd_std']:.1f} ({r['fd_real_floor']:.1f} ± {r['fd_real_floor_std']:.1f})"
 
 
 def results_section() -> str:
     """The README's results tables: one row per evaluation, each with its command."""
-    out = ["Measured by `python scripts/evaluate_all.py` on the shipped checkpoints (2-core CPU, one thread;",
+    out = ["Measured by `python scripts/evaluate_all.py` on the shipped checkpoints. n = generated images;",
            "FD = Fréchet distance in the evaluation classifier's features, floor = real test images against real",
-           "test images at the same sample count; ± one standard deviation: of FD over bootstrap resamples of",
-           "the samples, of the floor over other draws of real images; accuracy = the classifier agrees with the",
-           "requested class).", ""]
+           "test images at the same n; ± one standard deviation: of FD by half-sampling the generated images",
+           "(metrics.frechet_half_std), of the floor over other draws of real images, of accuracy (the",
+           "classifier agrees with the requested class) the binomial spread of n. Two numbers differ when their",
+           "gap exceeds twice the combined spread (diffusion_lab/claims.py).", ""]
     tables = [
         ("checkpoints", "Shipped models, DDIM 20 steps", ["checkpoint", "guidance"]),
         ("steps", "Quality against sampling steps (mnist_cfg, s = 1, {num} samples)", ["sampler", "steps"]),
@@ -145,17 +147,20 @@ def results_section() -> str:
             continue
         pr = all("precision" in r for r in rows)  # rows measured since evaluate reports precision and recall
         out += [f"**{title.format(num=rows[0]['num'])}**", "",
-                "| " + " | ".join(keys) + " | FD (floor) | " + ("precision (real) | recall (real) | " if pr else "")
-                + "accuracy | class entropy | within-class spread | sampling time | command |",
+                "| " + " | ".join(keys) + " | n | FD ± std (floor) | "
+                + ("precision (real) | recall (real) | " if pr else "")
+                + "accuracy ± std | class entropy | within-class spread | command |",
                 "|" + "---|" * (len(keys) + 6 + 2 * pr)]
         for r in rows:
-            cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys]
-            acc = f"{r['class_accuracy']:.1%}" if "class_accuracy" in r else "-"
+            cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys] + [str(r["num"])]
+            acc = "-"
+            if "class_accuracy" in r:
+                m = measure(r, "class_accuracy")
+                acc = f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
             prc = (f"{r['precision']:.3f} ({r['precision_real']:.3f}) | {r['recall']:.3f} ({r['recall_real']:.3f}) | "
                    if pr else "")
             out.append("| " + " | ".join(cells) + f" | {fd_cell(r)} | {prc}{acc} | "
-                       f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | {r['sample_seconds']:.0f} s "
-                       f"| `{r['command']}` |")
+                       f"{r['class_entropy']:.3f} | {r['within_class_spread']:.2f} | `{r['command']}` |")
         out.append("")
     return "\n".join(out)
 

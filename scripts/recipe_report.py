@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from diffusion_lab.claims import measure  # noqa: E402
 from diffusion_lab.results import load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,15 +20,21 @@ LABEL = {"unet": "our U-Net", "minimal": "Yu 2025's minimal U-Net"}
 
 
 def minutes_table(rows: list[dict]) -> list[str]:
-    out = ["| model | dataset | minutes | steps | images/s | class accuracy | FD (floor) | no `--clip` | command |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| model | dataset | minutes | steps | images/s | n | class accuracy ± std | FD (floor), no spread measured "
+           "| no `--clip` | command |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["dataset"] != "mnist", r["model"] != "unet", r["minutes"])):
         reused = r.get("trained_as", "") != r["name"].replace(" ", "_")
         minutes = f"{r['minutes']:g}" + (f" (the quality sweep's `{r['trained_as']}`: same settings)" if reused else "")
         out.append(f"| {LABEL[r['model']]} | {r['dataset']} | {minutes} | {r['steps']} "
-                   f"| {r['images_per_s']:.0f} | **{r['class_accuracy']:.1%}** "
+                   f"| {r['images_per_s']:.0f} | {r['num']} | **{_acc(r)}** "
                    f"| {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | {_unclipped(r)} | `{r['command']}` |")
     return out
+
+
+def _acc(r: dict) -> str:
+    m = measure(r, "class_accuracy")  # the binomial spread of n samples (claims.py)
+    return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
 
 
 def _unclipped(r: dict) -> str:
@@ -36,11 +43,12 @@ def _unclipped(r: dict) -> str:
 
 
 def quality_table(rows: list[dict]) -> list[str]:
-    out = ["| variant | setting | steps | images/s | class accuracy | FD (floor) | final training loss* |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| variant | setting | steps | images/s | n | class accuracy ± std | FD (floor), no spread measured "
+           "| final training loss* |",
+           "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         change = ", ".join(f"{k}={v}" for k, v in r["change"].items() if r["base"].get(k) != v) or "the base recipe"
-        out.append(f"| {r['name']} | `{change}` | {r['steps']} | {r['images_per_s']:.0f} | {r['class_accuracy']:.1%} "
+        out.append(f"| {r['name']} | `{change}` | {r['steps']} | {r['images_per_s']:.0f} | {r['num']} | {_acc(r)} "
                    f"| {r['fd']:.1f} ({r['fd_real_floor']:.1f}) | {r['final_loss']:.4f} |")
     return out
 
@@ -57,19 +65,25 @@ def throughput_table(rows: list[dict]) -> list[str]:
 def plot(rows: list[dict]) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
     for model, marker in (("unet", "o-"), ("minimal", "s--")):
-        pts = sorted((r["minutes"], r["class_accuracy"], r["fd"]) for r in rows
+        pts = sorted((r["minutes"], measure(r, "class_accuracy"), r["fd"]) for r in rows
                      if r["model"] == model and r["dataset"] == "mnist")
         if pts:
             m, acc, fd = zip(*pts)
-            a1.plot(m, [100 * a for a in acc], marker, label=LABEL[model])
+            a1.errorbar(m, [100 * a.value for a in acc], yerr=[200 * a.std for a in acc], fmt=marker, capsize=3,
+                        label=LABEL[model])
             a2.plot(m, fd, marker, label=LABEL[model])
+    floor = next(r["fd_real_floor"] for r in rows if r["dataset"] == "mnist")
+    a2.axhline(floor, color="k", ls=":", lw=0.8, label="real-data floor")
     a1.axhline(90, color="gray", lw=0.8, ls=":")
-    a1.set(xlabel="CPU minutes of training", ylabel="class accuracy (%)", title="MNIST, DDIM 20, s = 3", ylim=(0, 100))
-    a2.set(xlabel="CPU minutes of training", ylabel="FD (lower is better)", yscale="log", title="Fréchet distance")
+    a1.set(xlabel="CPU minutes of training", ylabel="class accuracy (%), ± 2 std", title="MNIST, DDIM 20, s = 3",
+           ylim=(0, 100))
+    a2.set(xlabel="CPU minutes of training", ylabel="FD (lower is better)", yscale="log",
+           title="Fréchet distance (no spread measured)")
     for ax in (a1, a2):
         ax.set_xlim(0, 10.5)
         ax.set_xticks([0, 3, 10])
     a1.legend(fontsize=8)
+    a2.legend(fontsize=8)
     fig.tight_layout()
     PLOT.parent.mkdir(exist_ok=True)
     fig.savefig(PLOT, dpi=90)

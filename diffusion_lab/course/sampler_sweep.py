@@ -15,7 +15,7 @@ from matplotlib import ticker
 DATASETS = ("mnist", "fashion_mnist")
 SAMPLERS = ("ddim", "euler", "heun", "dpmpp2m")  # DDPM (all T steps) is the reference line
 BUDGETS = (5, 10, 20, 50)  # model calls per image (Heun's are odd: 2N - 1)
-METRICS = (("fd", "FD (lower is better)"), ("precision", "precision"), ("recall", "recall"),
+METRICS = (("fd", "FD, ± 2 std (lower is better)"), ("precision", "precision"), ("recall", "recall"),
            ("class_accuracy", "class accuracy"))
 
 
@@ -40,14 +40,15 @@ def table(rows: list[dict], commands: bool = True) -> list[str]:
 
 def figure(rows: list[dict]):
     """One row of panels per dataset (FD, precision, recall, class accuracy against model calls, one line
-    per sampler; DDPM's 1000 calls dashed, the real-data floor dotted). Returns the figure."""
+    per sampler; DDPM's 1000 calls dashed, the real-data floor dotted; FD's error bars are two of its
+    half-sampling standard deviations). Returns the figure."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for r in rows)]
     fig, axes = plt.subplots(len(datasets), len(METRICS), figsize=(13, 3 * len(datasets)), squeeze=False)
     for row_axes, dataset in zip(axes, datasets):
         mine = [r for r in rows if r["dataset"] == dataset]
         for ax, (key, label) in zip(row_axes, METRICS):
             for sampler, style in zip(SAMPLERS, ("o-", "x:", "s-", "^-")):
-                pts = sorted((r["nfe"], r[key], r.get("fd_std") if key == "fd" else None)
+                pts = sorted((r["nfe"], r[key], 2 * r["fd_std"] if key == "fd" and "fd_std" in r else None)
                              for r in mine if r["sampler"] == sampler)
                 if pts:
                     x, y, err = zip(*pts)
