@@ -268,8 +268,8 @@ print(f"(n = {sweep[0]['num']} guided samples each, DDIM 20 steps, s = {sweep[0]
 # tested claim: a difference counts only when it is larger than twice the combined spread.
 
 # %%
-say(*(f"recipe_{k}" for k in ("v_prediction", "min_snr", "v_against_min_snr", "min_snr_seeds", "lr", "batch_32",
-                              "no_attention", "cosine", "two_levels", "ema")))
+say("recipe_v_prediction", "recipe_min_snr", "recipe_v_against_min_snr", "recipe_min_snr_seeds", "recipe_lr",
+    "recipe_batch_32", "recipe_no_attention", "recipe_cosine", "recipe_two_levels", "recipe_ema")
 
 # %% [markdown]
 # - **a narrow U-Net**, chosen for speed (16 channels at the top level; the results page's throughput

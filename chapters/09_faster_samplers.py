@@ -83,6 +83,7 @@ from IPython.display import Markdown, display
 
 import diffusion_lab as dl
 from diffusion_lab import samplers, solvers
+from diffusion_lab.claims import say
 from diffusion_lab.course import check
 from diffusion_lab.course import sampler_sweep as sweep
 from diffusion_lab.course.widgets import sampler_viewer
@@ -430,15 +431,30 @@ for dataset in sweep.DATASETS:
     print(sweep.targets(rows, dataset))
 
 # %% [markdown]
-# Read the plots from left to right: how many model calls does each sampler need before its FD stops
-# improving, and where does that level sit against DDPM's 1000 calls (dashed)? Euler and DDIM lie on
-# top of each other, as they must. The lines under the plot check the course's two targets for a fast
+# What the MNIST rows show, by chapter 08's rule (each sentence a tested claim):
+
+# %%
+say("dpm_beats_ddim_at_5_calls", "dpm_10_calls_vs_ddim_20", "heun_breaks_at_5_calls", "fd_flat_from_10_calls_ddim",
+    "fd_flat_from_10_calls_dpm", "fd_flat_from_10_calls_heun", "recall_rises_with_calls", "precision_falls_with_calls")
+
+# %% [markdown]
+# The main result: **after about 10 calls, more calls no longer improve FD for any solver**, while
+# they keep trading precision for recall. A longer solve follows the ODE more closely, and the exact
+# ODE's samples are more varied (recall rises) and slightly less typical (precision falls) than a
+# coarse solve's; FD, which weighs both, stays within its spread. With 5 calls the solvers differ
+# most: DPM-Solver++'s exponential integrator is clearly ahead, and Heun's correction breaks
+# (the section above). Read the plots the same way: where does each curve flatten, and where does
+# that level sit against DDPM's 1000 calls (dashed)? Euler and DDIM lie on top of each other, as they
+# must. The lines under the plot check the course's two targets for a fast
 # sampler on these rows (DPM-Solver++ with 10 calls no worse than DDIM with 20, and within 10% of DDPM
-# with 1000), and say which rows are not measured yet. Where DDPM's dashed line sits below every curve,
+# with 1000), and say which rows are not measured yet. The DDPM rows were measured before the course
+# recorded FD spreads (1000 steps for 1000 images is the sweep's most expensive row), so they rank
+# nothing by the rule; read them as a level. Where DDPM's dashed line sits below every curve,
 # its fresh noise at each step is doing something no deterministic path does: try `eta=1` in DDIM
 # (chapter 06) to see how much of the gap that noise closes. FD ± is its half-sampling standard
-# deviation (chapter 08) where a row has one: two FDs closer than twice their combined spread are not
-# told apart. Sampling times are not in the table: they were taken on a machine shared with other jobs
+# deviation (chapter 08) where a row has one (rows marked "bootstrap" were measured earlier by
+# resampling with replacement, which tends to overstate the spread a little): two FDs closer than twice their
+# combined spread are not told apart. Sampling times are not in the table: they were taken on a machine shared with other jobs
 # and rank nothing (`python -m diffusion_lab bench` measures speed properly, side by side).
 #
 # ## What to try next

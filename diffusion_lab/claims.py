@@ -140,7 +140,9 @@ def check(key: str, rows: list[dict] | None = None) -> str:
 
 
 def sentence(claim: Claim, a: Measure, b: Measure) -> str:
-    label = LABELS[claim.metric] + (" (lower is better)" if LOWER_IS_BETTER[claim.metric] else "")
+    label = LABELS[claim.metric]
+    if claim.expect != "tie" and LOWER_IS_BETTER[claim.metric]:
+        label += " (lower is better)"
     numbers = (
         f"{claim.names[0]} {_fmt(a, claim.metric)} against {claim.names[1]} {_fmt(b, claim.metric)}"
         f" (± one standard deviation; n = {a.n}" + ("" if a.n == b.n else f" and {b.n}") + ")"
@@ -239,6 +241,52 @@ CLAIMS: dict[str, Claim] = {
         "tie",
         "on the shipped model",
     ),
+    # Chapters 06 and 08: sampling steps on the shipped model (s = 1, 500 samples each).
+    "ddim_20_steps_beat_5": Claim(
+        "steps",
+        {"sampler": "ddim", "steps": 20},
+        {"sampler": "ddim", "steps": 5},
+        "fd",
+        ("DDIM with 20 steps", "DDIM with 5"),
+        "a",
+        "",
+    ),
+    "ddim_flat_from_20_steps": Claim(
+        "steps",
+        {"sampler": "ddim", "steps": 20},
+        {"sampler": "ddim", "steps": 100},
+        "fd",
+        ("DDIM with 20 steps", "DDIM with 100"),
+        "tie",
+        "",
+    ),
+    "ddim_20_vs_ddpm": Claim(
+        "steps",
+        {"sampler": "ddim", "steps": 20},
+        {"sampler": "ddpm", "steps": 1000},
+        "fd",
+        ("DDIM with 20 steps", "DDPM with 1000"),
+        "tie",
+        "",
+    ),
+    "ddim_10_vs_20_steps": Claim(
+        "steps",
+        {"sampler": "ddim", "steps": 10},
+        {"sampler": "ddim", "steps": 20},
+        "fd",
+        ("DDIM with 10 steps", "DDIM with 20"),
+        "tie",
+        "",
+    ),
+    "digit_decided_in_5_steps": Claim(
+        "steps",
+        {"sampler": "ddim", "steps": 5},
+        {"sampler": "ddim", "steps": 100},
+        "class_accuracy",
+        ("DDIM with 5 steps", "DDIM with 100"),
+        "tie",
+        "",
+    ),
     # Chapter 08: Yu 2025's minimal U-Net against ours, the same minutes of training (1000 samples, s = 3).
     **{
         f"ours_beats_minimal_{m}_minutes": Claim(
@@ -326,6 +374,68 @@ CLAIMS: dict[str, Claim] = {
         "a",
         "on the shipped model",
     ),
+    # Chapter 09: the ODE solvers on the shipped MNIST model (s = 1, 1000 samples per row).
+    **{
+        key: Claim(
+            "samplers",
+            {"dataset": "mnist", "sampler": sa, "nfe": na},
+            {"dataset": "mnist", "sampler": sb, "nfe": nb},
+            metric,
+            names,
+            expect,
+            where,
+        )
+        for key, sa, na, sb, nb, metric, names, expect, where in (
+            (
+                "dpm_beats_ddim_at_5_calls",
+                "dpmpp2m",
+                5,
+                "ddim",
+                5,
+                "fd",
+                ("DPM-Solver++", "DDIM"),
+                "a",
+                "with 5 model calls",
+            ),
+            (
+                "dpm_10_calls_vs_ddim_20",
+                "dpmpp2m",
+                10,
+                "ddim",
+                20,
+                "fd",
+                ("DPM-Solver++ with 10 calls", "DDIM with 20"),
+                "tie",
+                "",
+            ),
+            ("heun_breaks_at_5_calls", "euler", 5, "heun", 5, "fd", ("Euler", "Heun"), "a", "with 5 model calls"),
+            ("fd_flat_from_10_calls_ddim", "ddim", 10, "ddim", 50, "fd", ("10 calls", "50 calls"), "tie", "for DDIM"),
+            (
+                "fd_flat_from_10_calls_dpm",
+                "dpmpp2m",
+                10,
+                "dpmpp2m",
+                50,
+                "fd",
+                ("10 calls", "50 calls"),
+                "tie",
+                "for DPM-Solver++",
+            ),
+            ("fd_flat_from_10_calls_heun", "heun", 9, "heun", 49, "fd", ("9 calls", "49 calls"), "tie", "for Heun"),
+            ("recall_rises_with_calls", "ddim", 50, "ddim", 10, "recall", ("50 calls", "10 calls"), "a", "for DDIM"),
+            (
+                "precision_falls_with_calls",
+                "ddim",
+                5,
+                "ddim",
+                50,
+                "precision",
+                ("5 calls", "50 calls"),
+                "a",
+                "for DDIM",
+            ),
+        )
+    },
     # Chapter 10 and the README: pixel against latent diffusion, the same minutes of training.
     "latent_beats_pixel_s1": Claim(
         "latent_s1",

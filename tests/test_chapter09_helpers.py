@@ -27,13 +27,18 @@ def _row(dataset, sampler, nfe, fd, **extra):
 
 
 def test_sweep_targets_say_met_not_met_and_missing():
+    """'No worse' by chapter 08's rule: a gap within twice the combined spread is no measured difference."""
     from diffusion_lab.course import sampler_sweep as sweep
 
-    rows = [_row("mnist", "dpmpp2m", 10, 5.0), _row("mnist", "ddim", 20, 6.0)]
-    assert "no worse, met" in sweep.targets(rows) and "DDPM with all its steps not measured" in sweep.targets(rows)
-    assert "within 10%, met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.6)])
-    assert "(+25%): within 10%, not met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.0)])
-    assert "no worse, not met" in sweep.targets([_row("mnist", "dpmpp2m", 10, 7.0), _row("mnist", "ddim", 20, 6.0)])
+    rows = [_row("mnist", "dpmpp2m", 10, 5.0, fd_std=0.5), _row("mnist", "ddim", 20, 6.0, fd_std=0.5)]
+    assert "no measured difference, so 'no worse' is met" in sweep.targets(rows)
+    assert "DDPM with all its steps not measured" in sweep.targets(rows)
+    assert "within 10%, met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.6, fd_std=0.5)])
+    assert "(+25%): within 10%, not met" in sweep.targets(rows + [_row("mnist", "ddpm", 1000, 4.0, fd_std=0.5)])
+    worse = [_row("mnist", "dpmpp2m", 10, 9.0, fd_std=0.5), _row("mnist", "ddim", 20, 6.0, fd_std=0.5)]
+    assert "measurably worse, so 'no worse' is not met" in sweep.targets(worse)
+    assert "better, so 'no worse' is met" in sweep.targets([_row("mnist", "dpmpp2m", 10, 3.0, fd_std=0.5), rows[1]])
+    assert "cannot be judged" in sweep.targets([_row("mnist", "dpmpp2m", 10, 5.0), _row("mnist", "ddim", 20, 6.0)])
     assert "not measured yet" in sweep.targets(rows, "fashion_mnist")
 
 
@@ -45,7 +50,9 @@ def test_sweep_table_orders_rows_and_shows_fd_std_where_present():
     lines = sweep.table(rows)
     assert [line.split(" | ")[1:3] for line in lines[2:]] == [
         ["ddim", "20"], ["dpmpp2m", "10"], ["ddpm", "1000"], ["ddim", "5"]]
-    assert "5.00 ± 0.25 (2.00)" in lines[3] and "6.00 (2.00)" in lines[2]
+    assert "5.00 ± 0.25 (bootstrap) (2.00)" in lines[3] and "6.00, no spread (2.00)" in lines[2]
+    half = sweep.table([_row("mnist", "ddim", 20, 6.0, fd_std=0.5, fd_spread="half-sampling")])
+    assert "6.00 ± 0.50 (2.00)" in half[2]
     assert "`evaluate ddim 20`" in lines[2] and "evaluate" not in sweep.table(rows, commands=False)[2]
     fig = sweep.figure(rows)
     assert len(fig.axes) == 2 * len(sweep.METRICS)
