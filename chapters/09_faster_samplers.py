@@ -125,9 +125,10 @@ plt.show()
 # $x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s}\,\hat\epsilon$. Divide by $\sqrt{\bar\alpha_s}$ and use
 # $\hat x_0 = \tilde x_t - \sigma_t\hat\epsilon$:
 #
-# $$\tilde x_s = \hat x_0 + \sigma_s\,\hat\epsilon = \tilde x_t + (\sigma_s - \sigma_t)\,\hat\epsilon(\tilde x_t, \sigma_t).$$
+# $$\tilde x_s = \hat x_0 + \sigma_s\,\hat\epsilon.$$
 #
-# That is one step of **Euler's method** for the ordinary differential equation
+# Substitute $\hat x_0$ and the step becomes one step of **Euler's method** (new state = old state +
+# step length x slope) for the ordinary differential equation
 #
 # $$\frac{d\tilde x}{d\sigma} = \hat\epsilon\big(\tilde x/\sqrt{1+\sigma^2},\ t(\sigma)\big):$$
 #
@@ -151,7 +152,10 @@ print(f"DDIM step, in sigma space, minus the Euler step: {(to_sigma(ddim_x, s) -
 #
 # Write `my_euler_step(x, eps, sigma, sigma_next)`: one Euler step of $d\tilde x/d\sigma = \hat\epsilon$ from
 # `sigma` to `sigma_next`, where `x` is $\tilde x$ (sigma space) and `eps` the network's prediction there.
-# One line. Complete it, then run the check under it: it names the mistake when it recognises one.
+# Derive it first: substitute $\hat x_0 = \tilde x_t - \sigma_t \hat\epsilon$ into the DDIM step above, or apply
+# Euler's rule to the ODE (which way does $\sigma$ move, and so what is the sign of the step?). The
+# cell above already checks the package's version against DDIM; yours must agree with both. One line.
+# Complete it, then run the check under it: it names the mistake when it recognises one.
 
 # %%
 def my_euler_step(x, eps, sigma, sigma_next):

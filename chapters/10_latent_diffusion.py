@@ -321,7 +321,7 @@ print(f"Sampling (interleaved timing, decoder included): latent {speed['latent']
 #   pixel model's 16 at full resolution); the speed rows say what is left of it, for training and for
 #   sampling with the decoder call included.
 # - **Quality at the same minutes.** More training steps in the same time is the whole argument of
-#   latent diffusion, and at $s = 1$ it pays: the latent model's FD is less than half the pixel model's.
+#   latent diffusion, and at $s = 1$ it pays, on FD and on accuracy (the first two sentences above).
 # - **The decoder bounds FD, not accuracy.** A latent model can only draw what the decoder can draw, so
 #   the reconstructions' FD (same $n$, same reference images) is the best FD a latent model could reach;
 #   ours is still well above it. Accuracy is different: the reconstructions are of *real* test digits,

@@ -389,8 +389,8 @@ print(f"a training step with prompts takes {speed['latent']['train_images_per_se
 say("labels_beat_text_fd_s1", "labels_beat_text_accuracy_s1", "labels_vs_text_fd_s3", "labels_beat_text_accuracy_s3")
 
 # %% [markdown]
-# So without guidance, prompts cost a great deal: FD more than twice the labels' and many more digits
-# of the wrong class. Guidance at $s = 3$ hides most of it: the FDs are no longer told apart, and
+# So without guidance, prompts cost a great deal, on both measures: a worse FD and more digits of the
+# wrong class. Guidance at $s = 3$ hides most of it: the FDs are no longer told apart, and
 # the prompts miss the class a little more often than the labels.
 #
 # ## What to try next
