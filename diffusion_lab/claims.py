@@ -9,7 +9,8 @@ The rule (chapter 08): two measurements differ when their gap is larger than twi
 - FD: s is the row's fd_std (half-sampling, metrics.frechet_half_std); a row without one cannot be
   ranked and a claim on it fails with that message.
 - A fraction of n images (class accuracy, precision, recall): s^2 = p~ (1 - p~) / (n + 2) with
-  p~ = (k + 1) / (n + 2), the Agresti-Caffo interval (https://doi.org/10.1198/000313000321190473),
+  p~ = (k + 1) / (n + 2), the Agresti-Caffo interval for a difference of proportions (Agresti & Caffo 2000,
+  https://doi.org/10.1080/00031305.2000.10474560),
   which stays honest at 100%.
 - Otherwise "no measured difference": a claim that two rows tie is checked too.
 

@@ -272,14 +272,7 @@ def cmd_train(a) -> None:
         if ae_config.get("model", {}).get("name") != "autoencoder" or "latent_shape" not in ae_config:
             raise UsageError(f"--autoencoder {given['autoencoder']} is not an autoencoder checkpoint: give one "
                              "written by `python -m diffusion_lab train-autoencoder`, e.g. --autoencoder mnist_ae.")
-        given["autoencoder"] = str(path)
-        if "channel_mults" not in given and given.get("model", "unet") == "unet":
-            # the dataset's default levels halve the image size; latents are smaller: halve while it divides
-            size, mults = ae_config["latent_shape"][-1], [1]
-            while size % 2 == 0 and len(mults) < 3:
-                size //= 2
-                mults.append(2)
-            given["channel_mults"] = tuple(mults)
+        given["autoencoder"] = str(path)  # TrainConfig picks the U-Net's levels for its latents
     if "minutes" in given and "steps" not in given:
         given["steps"] = None  # --minutes alone: no step limit
     cfg = TrainConfig(**given)

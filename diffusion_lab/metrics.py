@@ -38,9 +38,10 @@ def frechet_half_std(feats_a: torch.Tensor, feats_b: torch.Tensor, rounds: int =
 
     Why halves: a half of n points, taken from the n we have, varies around the full set's FD with
     variance sigma^2 (1/(n/2) - 1/n) = sigma^2 / n, the variance of FD from n fresh samples (the
-    delete-n/2 jackknife; Shao & Wu 1989, https://doi.org/10.1214/aos/1176347263). Resampling with
-    replacement instead repeats points, which shrinks the fitted covariance and moves every
-    resampled FD upwards, so a band built from those draws can miss the FD it was meant to surround.
+    delete-d jackknife with d = n/2, whose factor (n - d)/d is then 1; Shao & Wu 1989, "A general
+    theory for jackknife variance estimation", Annals of Statistics 17(3)). Resampling with replacement
+    instead repeats points, which shrinks the fitted covariance and moves every resampled FD upwards,
+    so a band built from those draws can miss the FD it was meant to surround.
     The band we report is centred on the full set's FD: fd +- fd_std. The reference set b is fixed
     (every model of one dataset and n is compared against the same b), so its noise is not counted.
     Two FDs closer than about twice the combined spread, 2 sqrt(std_1^2 + std_2^2), are not told apart.

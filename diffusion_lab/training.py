@@ -82,6 +82,16 @@ def setting(default, help: str, **cli):
     return field(default=default, metadata={"help": help, **cli})
 
 
+def latent_channel_mults(size: int) -> tuple[int, ...]:
+    """The U-Net's levels for latents of this size: the dataset's default levels halve the image twice,
+    latents are smaller, so halve only while the size divides (7x7 MNIST latents: one level)."""
+    mults = [1]
+    while size % 2 == 0 and len(mults) < 3:
+        size //= 2
+        mults.append(2)
+    return tuple(mults)
+
+
 def default_setting(name: str, dataset: str, model: str = "unet"):
     """The default of a setting that depends on the dataset (DEFAULTS, DATASET_DEFAULTS); the width
     also depends on the model (DEFAULT_WIDTH; the CIFAR-10 width is our U-Net's)."""
@@ -154,6 +164,8 @@ class TrainConfig:
 
     def __post_init__(self):
         # The defaults that depend on another setting, resolved here so the config says what runs.
+        if self.channel_mults is None and self.autoencoder and self.model == "unet":
+            self.channel_mults = latent_channel_mults(read_config(self.autoencoder)["latent_shape"][-1])
         for name in ("base_channels", *DEFAULTS):
             if getattr(self, name) is None:
                 setattr(self, name, default_setting(name, self.dataset, self.model))

@@ -328,3 +328,18 @@ def test_latent_as_image_tiles_channels():
     tiles = latent_as_image(z, spread=1.0)
     assert tiles.shape == (1, 1, 4, 4) and tiles[0, 0, 0].tolist() == [0, 1, 4, 5]
     assert latent_as_image(z, size=28).shape == (1, 1, 28, 28)
+
+
+def test_the_recipe_picks_the_unet_levels_for_the_latents(tiny_ae):
+    """A latent model's levels come from its autoencoder's latent size, in TrainConfig (the command line
+    and Python alike): halve only while the size divides, at most the image recipe's three levels."""
+    from diffusion_lab.checkpoints import read_config
+    from diffusion_lab.training import latent_channel_mults
+
+    assert latent_channel_mults(7) == (1,) and latent_channel_mults(14) == (1, 2)
+    assert latent_channel_mults(32) == (1, 2, 2)
+    ae_path = str(tiny_ae[0])
+    size = read_config(ae_path)["latent_shape"][-1]
+    assert TrainConfig(autoencoder=ae_path).channel_mults == latent_channel_mults(size) == (1,)
+    assert TrainConfig(autoencoder=ae_path, channel_mults=(1, 1)).channel_mults == (1, 1)  # given wins
+    assert TrainConfig().channel_mults == (1, 2, 2)  # images: the dataset's default
