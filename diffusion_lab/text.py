@@ -29,7 +29,9 @@ MAX_TOKENS = 8  # BOS + up to 7 words
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
-# The names of each class, per dataset; the first is the canonical one (class_prompt, evaluation).
+# The words a prompt may use for each class, per dataset; the first is the canonical one (class_prompt,
+# evaluation). These are English words, not the datasets' label strings (data.py keeps those as
+# published: Fashion-MNIST's "Trouser" is prompted as "trousers").
 CLASS_NAMES = {
     "mnist": tuple((w, str(d)) for d, w in enumerate(DIGIT_WORDS)),
     "fashion_mnist": (("t-shirt", "top", "tee"), ("trousers", "pants"), ("pullover", "sweater"), ("dress",),
