@@ -456,12 +456,14 @@ def cmd_evaluate(a) -> None:
     from .evaluate import evaluate_checkpoint
 
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
-    model, _, config = load_checkpoint(path, device=device)
+    loaded = load_checkpoint(path, device=device)  # read once: the checks below and the evaluation share it
+    model, _, config = loaded
     note = use_recorded_sampling(a, config, conditioned=True)  # evaluate asks a conditional model for every class
     settings = sampling_config(a, model)
     if note:
         print(note, file=sys.stderr)
-    result = evaluate_checkpoint(path, device=device, config=settings, num=a.num, seed=a.seed, progress=True)
+    result = evaluate_checkpoint(path, device=device, loaded=loaded, config=settings, num=a.num, seed=a.seed,
+                                 progress=True)
     print(json.dumps({"checkpoint": str(a.checkpoint), **result}))
 
 

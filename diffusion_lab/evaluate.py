@@ -144,10 +144,11 @@ LATENT_CLIP = ("--clip clips x_0 to the image range [-1, 1]; this model denoises
                "images: drop --clip.")
 
 
-def evaluate_checkpoint(path, device=None, **kwargs) -> dict:
+def evaluate_checkpoint(path, device=None, loaded=None, **kwargs) -> dict:
     """evaluate_model on a checkpoint file, whatever it denoises: a latent model's samples are decoded
-    by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven")."""
-    model, schedule, config = load_checkpoint(path, device=device)
+    by its autoencoder; a text model is asked for each class by its canonical prompt ("a seven").
+    loaded: (model, schedule, config) when the caller has read `path` already (the command line)."""
+    model, schedule, config = loaded or load_checkpoint(path, device=device)
     ae, tokenizer = autoencoder_of(path, config, device=device), tokenizer_of(config)
     settings = kwargs.get("config")
     if ae is not None and (kwargs.get("clip_x0") or (settings is not None and settings.clip_x0)):

@@ -49,15 +49,23 @@ def test_train_takes_its_defaults_from_trainconfig(checkpoint):
         assert t[field] == getattr(defaults, field), field
 
 
-def test_evaluate_reports_precision_recall_and_model_calls(checkpoint, capsys):
+def test_evaluate_reports_precision_recall_and_model_calls(checkpoint, capsys, monkeypatch):
     import json
 
+    from diffusion_lab import checkpoints, evaluate
+
+    reads = []
+    real_load = checkpoints.load_checkpoint
+    counted = lambda *a, **k: reads.append(a) or real_load(*a, **k)  # noqa: E731
+    monkeypatch.setattr(checkpoints, "load_checkpoint", counted)
+    monkeypatch.setattr(evaluate, "load_checkpoint", counted)
     assert main(["evaluate", "--checkpoint", str(checkpoint), "--sampler", "heun", "--steps", "2", "--num", "20",
                  "--guidance", "2", "--karras"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["sampler"] == "heun" and r["nfe"] == 3 and r["karras"] is True and r["num"] == 20
     for key in ("precision", "recall", "precision_real", "recall_real"):
         assert 0.0 <= r[key] <= 1.0, key
+    assert len(reads) == 1, "the checkpoint is read once"
 
 
 @pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp2m"])
