@@ -1,5 +1,7 @@
 """The autoencoder's training, its checkpoint files and the link from a latent diffusion checkpoint
-to the autoencoder it was trained with (chapter 10). The network itself and its pure encode/decode
+to the autoencoder it was trained with (chapter 10; Rombach et al. 2022, https://arxiv.org/abs/2112.10752,
+with the KL-regularised loss of a variational autoencoder, Kingma & Welling 2014,
+https://arxiv.org/abs/1312.6114). The network itself and its pure encode/decode
 helpers are in autoencoder_net.py (re-exported here), so the model registry can build it without
 reaching the file code that in turn needs the registry.
 """

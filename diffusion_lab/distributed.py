@@ -1,4 +1,6 @@
-"""One device or many: the process plumbing of `train`, through Hugging Face Accelerate.
+"""One device or many: the process plumbing of `train`, through Hugging Face Accelerate
+(https://huggingface.co/docs/accelerate); large-batch data parallelism as in Goyal et al. 2017,
+https://arxiv.org/abs/1706.02677.
 
     python -m diffusion_lab train ...                                          # one process: CPU, a GPU or MPS
     accelerate launch --num_processes 4 -m diffusion_lab train ...             # 4 GPUs, data parallel

@@ -1,5 +1,6 @@
-"""What both U-Nets are built from besides convolutions: GroupNorm, the checks on their inputs, and
-the record of the arguments they were built with."""
+"""What both U-Nets are built from besides convolutions: GroupNorm (Wu & He 2018,
+https://arxiv.org/abs/1803.08494), the checks on their inputs, and the record of the arguments they
+were built with."""
 
 from __future__ import annotations
 

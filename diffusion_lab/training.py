@@ -1,4 +1,5 @@
-"""Training the noise predictor (DDPM, Algorithm 1), with what makes it work in practice.
+"""Training the noise predictor (DDPM, Algorithm 1: Ho et al. 2020, https://arxiv.org/abs/2006.11239),
+with what makes it work in practice.
 
     repeat:  x_0 ~ data, t ~ Uniform{0..T-1}, eps ~ N(0, I)
              loss = || eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t, y) ||^2   (eq. 14)
