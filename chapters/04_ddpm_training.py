@@ -379,9 +379,9 @@ plt.show()
 # %%
 grade = evaluate_model(result.model, sched, "mnist", num=dl.pick(default=200, fast=20), steps=20, guidance=3.0,
                        clip_x0=True)
-mine = claims.measure(grade, "class_accuracy")
+yours = claims.measure(grade, "class_accuracy")
 print(f"yours ({result.seconds / 60:.1f} min): the classifier recognises the requested digit in "
-      f"{100 * mine.value:.0f}% ± {100 * mine.std:.0f} of n = {grade['num']} samples")
+      f"{100 * yours.value:.0f}% ± {100 * yours.std:.0f} of n = {grade['num']} samples")
 for r in load_results("recipe_minutes"):
     if r["model"] == "unet" and r["dataset"] == "mnist":
         m = claims.measure(r, "class_accuracy")

@@ -327,17 +327,21 @@ print("range over the image, smallest to largest weight:", ", ".join(f"{w} {a:.2
 # %% [markdown]
 # The number beside each word is its mean weight over the image; at every position the weights of
 # the words add up to 1. Each map has its own colour bar, and the last printed line gives each word's
-# range over the image. Read the ranges before the colours: the maps are **nearly flat**. Every
-# position reads every word about equally, and the colours exaggerate small differences.
+# range over the image: read the ranges with the colours.
 #
-# That is what this model has reason to learn. The class word decides the *whole* digit, so every
-# latent position needs it; "thick" thickens every stroke and so acts everywhere too; and each of the
-# 7x7 latent positions already covers a 4x4 patch, with a receptive field that spans most of the digit
-# after a few convolutions. Nothing in these prompts is *somewhere*: "a seven on the left" would be,
-# and a model trained on such captions would learn maps that follow the words. (`<bos>`, in every
-# prompt, often takes a large share: with nothing specific to read, a position reads the start token, a
-# "sink" that large models' attention shows too.) Try a single step (`traj["x_t"][i]` for one `i`) or a
-# single block to see whether any of them is less flat than the average.
+# On its own scale every map has a shape. The class word and the attribute are read most **on the
+# strokes**, where the digit is drawn, and least on the background; `<bos>`, the start token in every
+# prompt, takes what the strokes leave, most in the background: a position with nothing to draw reads
+# the one token that says nothing (a "sink", which large models' attention shows too). Drawn on one
+# common scale, these maps look flat, because `<bos>`'s large share sets the scale; that is why each
+# has its own here.
+#
+# Why the contrast is mild (the class word's weight varies a few times over, not from 0 to 1): the class
+# decides the *whole* digit, so every position needs it a little; "thick" thickens every stroke; and
+# each of the 7x7 latent positions covers a 4x4 patch with a receptive field that spans most of the
+# digit. Nothing in these prompts is *somewhere*: "a seven on the left" would be, and a model trained on
+# such captions would learn sharper maps. Try a single step (`traj["x_t"][i]` for one `i`) or a single
+# block: is any of them sharper than the average?
 
 # %% [markdown]
 # ## Type a prompt
