@@ -21,8 +21,8 @@
 # function in the `diffusion_lab` package, and every notebook lets you poke at it. By the end you
 # will have trained a small class-conditional model on MNIST, sampled from it with DDPM, DDIM and
 # classifier-free guidance, measured the samples with error bars, sampled in 10 steps with ODE solvers,
-# moved the model into an autoencoder's latent space, prompted it with words, and run its training on
-# several processes as on a GPU cluster.
+# moved the model into an autoencoder's latent space, prompted it with words, and seen how its
+# training splits over several GPUs (data parallelism, simulated step by step on the CPU).
 #
 # **In this notebook you will**
 # - see what the course covers and in which order;
