@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .settings import DATA_ENV, data_root, missing_shipped_data, shipped_data
+from .settings import DATA_ENV, data_root, missing_shipped_data, shipped_data, shown_path
 
 __all__ = [
     "DATASETS",
@@ -102,13 +102,6 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-
-def _shown(path: Path) -> str:
-    """A folder as a message shows it: under the home folder as ~/..., the same on every machine."""
-    try:
-        return "~/" + Path(path).resolve().relative_to(Path.home().resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 @dataclass
 class ImageData:
@@ -301,7 +294,7 @@ def load_data(
 
     found = _full_present(info.name, split, folder)
     downloaded = False
-    why_not_full = f"full set not found under {_shown(folder)}"
+    why_not_full = f"full set not found under {shown_path(folder)}"
     if not found and download:
         try:
             download_data(info.name, folder)
@@ -316,7 +309,7 @@ def load_data(
     if found:
         images, labels = _load_full(info.name, split, folder)
         how = "just downloaded to" if downloaded else "found in"
-        what = f"the full dataset {how} {_shown(folder / info.folder)}"
+        what = f"the full dataset {how} {shown_path(folder / info.folder)}"
         recorded = "the full dataset (torchvision's files)"
     else:
         shipped = info.shipped.get(split)

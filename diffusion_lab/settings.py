@@ -95,6 +95,14 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
     return device
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as a message shows it: under the home folder as ~/..., the same on every machine."""
+    try:
+        return "~/" + Path(path).resolve().relative_to(Path.home().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def progress_file() -> Path | None:
     """Where passed checks are recorded: $DIFFUSION_LAB_PROGRESS, else ~/.cache/diffusion_lab/progress.json;
     None when it is "off"."""

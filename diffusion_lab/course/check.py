@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import atomic_write
-from ..settings import progress_file
+from ..settings import progress_file, shown_path
 from .exercises import EXERCISES, Case, Exercise, Mistake
 
 CHAPTERS = Path(__file__).resolve().parents[2] / "chapters"  # the sources, present in a clone of the repository
@@ -214,12 +214,7 @@ def progress() -> None:
         mark = f"Done ✅ {done[ex.name]}" if ex.name in done else "To do"
         print(f"{ex.chapter:<30} {ex.name:<20} {mark}")
     print(f"{len(done)} of {len(EXERCISES)} exercises done"
-          + (f" (recorded in {_home(progress_file())})" if progress_file() else " (recording is off)"))
-
-
-def _home(path: Path) -> str:
-    home = str(Path.home())
-    return "~" + str(path)[len(home):] if str(path).startswith(home) else str(path)
+          + (f" (recorded in {shown_path(progress_file())})" if progress_file() else " (recording is off)"))
 
 
 # One checker per exercise, written out so that a learner finds `check.q_sample` here (and its help in
