@@ -248,21 +248,17 @@ attr_prompts = ["a seven", "a thick seven", "a thin seven", "a slanted one", "an
 attr_images = {(p, 0): generate(p, per, seed=1) for p in attr_prompts}
 table_figure(attr_images, attr_prompts, [0], "prompt", "", per_cell=per, cell_size=0.6, row_fmt=lambda p: f'"{p}"')
 plt.show()
-def measures(x):  # images in [-1, 1] -> (ink share, slant) per image, as text.image_attributes measures them
-    x01 = ((x + 1) / 2).clamp(0, 1)
-    return (x01 > 0.5).float().flatten(1).mean(1), text.slant(x01)
-
-
-real_ink, real_slant = measures(data.images)
+real = text.attribute_scores(data.images, "mnist")  # the measures the training prompts were made from
 for digit, name in ((7, "sevens"), (1, "ones")):
     mine = data.labels == digit
-    ink_lo, ink_hi = torch.quantile(real_ink[mine], torch.tensor([1 / 3, 2 / 3])).tolist()
-    sl_lo, sl_hi = torch.quantile(real_slant[mine], torch.tensor([1 / 3, 2 / 3])).tolist()
+    ink_lo, ink_hi = text.thirds(real["ink"][mine])
+    sl_lo, sl_hi = text.thirds(real["slant"][mine])
     print(f"real {name} ({int(mine.sum())}): thin below ink {ink_lo:.3f}, thick above {ink_hi:.3f}; "
           f"upright below slant {sl_lo:.2f}, slanted above {sl_hi:.2f}")
 for p in attr_prompts:
-    ink, sl = measures(attr_images[(p, 0)])
-    print(f'{p:>16}: ink share {ink.mean():.3f}, slant {sl.mean():.2f}  ({len(ink)} samples)')
+    scores = text.attribute_scores(attr_images[(p, 0)], "mnist")
+    print(f'{p:>16}: ink share {scores["ink"].mean():.3f}, slant {scores["slant"].mean():.2f}  '
+          f'({len(scores["ink"])} samples)')
 
 # %% [markdown]
 # ## Guidance over text

@@ -136,23 +136,33 @@ def with_article(phrase: str) -> str:
 # --------------------------------------------------------------------------- prompts from the data
 
 
+def attribute_scores(images: torch.Tensor, dataset: str) -> dict[str, torch.Tensor]:
+    """Per attribute, the measure its words come from, one number per image (images in [-1, 1], read
+    clipped to it): MNIST's ink share (pixels above half) and slant; Fashion-MNIST's mean brightness."""
+    x = ((images.float() + 1) / 2).clamp(0, 1)
+    if dataset == "mnist":
+        return {"ink": (x > 0.5).float().flatten(1).mean(1), "slant": slant(x)}
+    if dataset == "fashion_mnist":
+        on = (x > 0.05).float()
+        return {"brightness": (x * on).flatten(1).sum(1) / on.flatten(1).sum(1).clamp(min=1)}
+    raise ValueError(f"no attributes for {dataset!r}.")
+
+
+def thirds(score: torch.Tensor) -> tuple[float, float]:
+    """The boundaries of the bottom and top thirds of these scores (the low and the high word)."""
+    lo, hi = torch.quantile(score.float(), torch.tensor([1 / 3, 2 / 3]))
+    return float(lo), float(hi)
+
+
 def image_attributes(images: torch.Tensor, labels: torch.Tensor, dataset: str) -> dict[str, torch.Tensor]:
     """Per attribute, an int tensor (N,): 0 = low word, 1 = neither, 2 = high word (terciles within
     each class, so a thick one is thick for a one)."""
-    x = (images.float() + 1) / 2  # [0, 1]
-    if dataset == "mnist":
-        scores = {"ink": (x > 0.5).float().flatten(1).mean(1), "slant": slant(x)}
-    elif dataset == "fashion_mnist":
-        on = (x > 0.05).float()
-        scores = {"brightness": (x * on).flatten(1).sum(1) / on.flatten(1).sum(1).clamp(min=1)}
-    else:
-        raise ValueError(f"no attributes for {dataset!r}.")
     out = {}
-    for name, score in scores.items():
+    for name, score in attribute_scores(images, dataset).items():
         level = torch.ones(len(score), dtype=torch.long)
         for c in labels.unique():
             mask = labels == c
-            lo, hi = torch.quantile(score[mask], torch.tensor([1 / 3, 2 / 3]))
+            lo, hi = thirds(score[mask])
             level[mask & (score <= lo)] = 0
             level[mask & (score >= hi)] = 2
         out[name] = level

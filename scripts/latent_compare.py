@@ -120,14 +120,14 @@ def attribute_row(path: Path, per_class: int) -> dict:
     from diffusion_lab.checkpoints import load_checkpoint
     from diffusion_lab.data import load_data
     from diffusion_lab.samplers import sample
-    from diffusion_lab.text import CLASS_NAMES, image_attributes, slant, tokenizer_of, with_article
+    from diffusion_lab.text import CLASS_NAMES, attribute_scores, image_attributes, tokenizer_of, with_article
 
     model, schedule, config = load_checkpoint(path)
     ae, tok = autoencoder_of(path, config), tokenizer_of(config)
 
     def measures(x):  # images in [-1, 1] -> (ink share, slant) per image
-        x01 = ((x.float() + 1) / 2).clamp(0, 1)
-        return (x01 > 0.5).float().flatten(1).mean(1), slant(x01)
+        scores = attribute_scores(x, "mnist")
+        return scores["ink"], scores["slant"]
 
     out = {"arm": "latent_text attributes", "samples_per_word": per_class * 10, "guidance": 3.0, "steps": 20}
     for name, (low, high) in (("ink", ("thin", "thick")), ("slant", ("upright", "slanted"))):
