@@ -109,6 +109,11 @@ def verdict(a: Measure, b: Measure, lower_is_better: bool) -> str:
     return "a" if (a.value < b.value) == lower_is_better else "b"
 
 
+def with_spread(row: dict, metric: str) -> str:
+    """A row's number as the tables show it, with its standard deviation: "96.0% ± 0.9", "22.1 ± 2.4"."""
+    return _fmt(measure(row, metric), metric)
+
+
 def _fmt(m: Measure, metric: str) -> str:
     if metric in FRACTIONS:
         return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"

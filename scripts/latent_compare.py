@@ -241,10 +241,9 @@ def ship(args) -> None:
 
 
 def _acc(r: dict) -> str:
-    from diffusion_lab.claims import measure
+    from diffusion_lab.claims import with_spread
 
-    m = measure(r, "class_accuracy")
-    return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
+    return with_spread(r, "class_accuracy")
 
 
 def report(args) -> None:

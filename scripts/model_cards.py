@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from diffusion_lab.autoencoder import AutoencoderConfig
-from diffusion_lab.claims import measure
+from diffusion_lab.claims import with_spread
 from diffusion_lab.cli import train_command
 from diffusion_lab.models import build_model, count_parameters
 from diffusion_lab.results import RESULTS_DIR, load_results
@@ -155,8 +155,7 @@ def results_section() -> str:
             cells = ["-" if r.get(k) is None else str(r.get(k)) for k in keys] + [str(r["num"])]
             acc = "-"
             if "class_accuracy" in r:
-                m = measure(r, "class_accuracy")
-                acc = f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
+                acc = with_spread(r, "class_accuracy")
             prc = (f"{r['precision']:.3f} ({r['precision_real']:.3f}) | {r['recall']:.3f} ({r['recall_real']:.3f}) | "
                    if pr else "")
             out.append("| " + " | ".join(cells) + f" | {fd_cell(r)} | {prc}{acc} | "

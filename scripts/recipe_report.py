@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from diffusion_lab.claims import measure  # noqa: E402
+from diffusion_lab.claims import measure, with_spread  # noqa: E402
 from diffusion_lab.results import load_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +33,7 @@ def minutes_table(rows: list[dict]) -> list[str]:
 
 
 def _acc(r: dict) -> str:
-    m = measure(r, "class_accuracy")  # the binomial spread of n samples (claims.py)
-    return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
+    return with_spread(r, "class_accuracy")  # the binomial spread of n samples (claims.py)
 
 
 def _unclipped(r: dict) -> str:
