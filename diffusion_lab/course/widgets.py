@@ -139,10 +139,11 @@ def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=Non
     """
     html = _player_html(*player, draw_into, panels, width) if player is not None else NO_KERNEL_HTML
     _, redraw, png = _canvas(draw_into, panels, width, VIEWER_DPI)
+    first = png()  # _canvas has drawn the current values already
+    cache = {tuple(c.value for c in controls): first}
     if still:
-        html = (f'<img src="data:image/png;base64,{base64.b64encode(png()).decode()}" style="max-width:100%"/>'
+        html = (f'<img src="data:image/png;base64,{base64.b64encode(first).decode()}" style="max-width:100%"/>'
                 "<p><em>With a running Python kernel, a box to type in stands here.</em></p>")
-    cache = {tuple(c.value for c in controls): png()}  # _canvas has drawn the current values already
 
     def render() -> bytes:
         key = tuple(c.value for c in controls)
@@ -151,7 +152,6 @@ def _viewer(controls, draw_into, panels: int = 1, width: float = 4.0, player=Non
             cache[key] = png()
         return cache[key]
 
-    first = render()
     # At its own pixel width (a stretched image blurs), narrower only when the page is.
     width = PIL.Image.open(io.BytesIO(first)).size[0]
     image = W.Image(value=first, format="png", layout=W.Layout(width=f"{width}px", max_width="100%"))
