@@ -93,10 +93,10 @@ def report() -> None:
     first = rows[0]
     head = (f"**Quality against model calls** (`python scripts/sampler_sweep.py mnist fashion_mnist`, then "
             f"`python scripts/sampler_sweep.py report`): {first['num']} class-balanced samples per row, guidance "
-            f"s = {first['guidance']:g}, {first['spacing']} spacing, bf16 autocast (`amp`); sampling times on one "
-            "thread of this project's Intel Xeon (family 6 model 207, AVX-512 with native bf16 and AMX), niced on a "
-            "machine shared with other sessions (noisy). FD ± its bootstrap standard deviation where the row has "
-            "one. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
+            f"s = {first['guidance']:g}, {first['spacing']} spacing, bf16 autocast (`amp`). FD ± its half-sampling "
+            "standard deviation where the row has one (rows marked \"(bootstrap)\" were measured earlier, by "
+            "resampling with replacement); sampling times are left out: they were taken on machines shared with "
+            "other jobs. Precision and recall (Kynkaanniemi et al. 2019, k = 3) against as many real test "
             "images; in brackets, what held-out real images score.")
     aims = [f"- {targets(rows, d)}" for d in DATASETS if any(r["dataset"] == d for r in rows)]
     planned = len(SAMPLERS) * len(BUDGETS) + 1  # every sampler at every budget, and DDPM
