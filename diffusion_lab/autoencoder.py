@@ -110,7 +110,7 @@ def train_autoencoder(cfg: AutoencoderConfig, out=None, data=None, device=None, 
         test = reconstruction_error(ae, load_data(cfg.dataset, "test", verbose=False).images[:5000])
     except DataNotFoundError:  # the offline MNIST subset has no test split: say so, measure nothing
         test = None
-    result = {"steps_done": step, "seconds": round(seconds, 1), "data_source": data.source,
+    result = {"steps_done": step, "seconds": round(seconds, 1), "data_source": data.record,
               "final_loss_mean_100": round(sum(losses[-100:]) / max(1, len(losses[-100:])), 5),
               "latent_scale": round(scale, 5),
               "test_reconstruction": test}

@@ -67,7 +67,7 @@ def main() -> None:
                      "command": f"python -m diffusion_lab train --dataset mnist --conditional --steps {STEPS} "
                                 f"--loss-weighting {weighting} --p-uncond {p_uncond}"})
         print(json.dumps(rows[-1]), flush=True)
-    out = {"t": T_GRID, "steps": STEPS, "eval_images": len(images), "data_source": data.source,
+    out = {"t": T_GRID, "steps": STEPS, "eval_images": len(images), "data_source": data.record,
            "threads": torch.get_num_threads(), "cpu": cpu_name(),
            "command": "python scripts/loss_per_t.py", "runs": rows}
     text = json.dumps(out, indent=1) + "\n"

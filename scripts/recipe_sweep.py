@@ -212,7 +212,7 @@ def quality(names: list[str]) -> None:
         _append("quality", {"name": name, "change": {k: list(v) if isinstance(v, tuple) else v
                                                     for k, v in VARIANTS[name].items()}, "base": BASE,
                             "minutes": QUALITY_MINUTES,
-                            "data_source": data.source,
+                            "data_source": data.record,
                             **_train_and_evaluate(cfg, QUALITY_NUM, data, name, name in ALSO_RAW)})
 
 
@@ -225,7 +225,7 @@ def minutes(names: list[str]) -> None:
         cfg = TrainConfig(dataset=dataset, model=model, conditional=True, steps=None, minutes=m)
         cmd = f"python -m diffusion_lab train --dataset {dataset} --model {model} --conditional --minutes {m:g}"
         _append("minutes", {"name": name, "dataset": dataset, "model": model, "minutes": m, "command": cmd,
-                            "data_source": data.source,
+                            "data_source": data.record,
                             **_train_and_evaluate(cfg, 1000, data, name, also_unclipped=m == 10)})
 
 
