@@ -95,6 +95,7 @@ def save_checkpoint(path, model: nn.Module, config: dict, train_state: dict | No
 # recognised 98% of the time against 71% unguided (s = 1), with DDIM's 20 steps
 # (https://arxiv.org/abs/2010.02502), the course's evaluation setting.
 GUIDED_SAMPLING = {"sampler": "ddim", "steps": 20, "guidance": 3.0}
+FLOW_SAMPLING = {"sampler": "euler", "steps": 10, "guidance": 3.0}  # a linear-path (flow matching) model's
 
 
 def recorded_sampling(config: dict) -> dict:

@@ -29,6 +29,7 @@ from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
+from .paths import path_of
 from .samplers import ONLY_FOR, SAMPLERS, SPACINGS, SamplingConfig
 from .settings import pick_device
 from .solvers import FINAL_SIGMAS
@@ -203,7 +204,8 @@ def _parser() -> Parser:
                        help="FILE.safetensors, or the name of a shipped checkpoint (e.g. mnist_cfg)")
         s.add_argument("--sampler", choices=SAMPLERS,
                        help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ "
-                       "2M); default: the one the checkpoint records, else ddim")
+                       "2M); a flow-matching (linear-path) checkpoint takes euler or heun; default: the one the "
+                       "checkpoint records, else ddim (linear path: euler)")
         s.add_argument("--steps", type=int, help=f"sampling steps (default: the checkpoint's recorded steps, else "
                        f"{steps}; DDPM always walks all T)")
         s.add_argument("--eta", type=finite_float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
@@ -212,6 +214,8 @@ def _parser() -> Parser:
                        help="euler/heun/dpmpp2m: Karras et al.'s noise levels, crowded near sigma = 0")
         s.add_argument("--final-sigma", choices=FINAL_SIGMAS,
                        help="euler/heun/dpmpp2m: end on the clean image (zero, default) or at sigma_min (t = 0)")
+        s.add_argument("--shift", type=finite_float, help="linear-path checkpoints: time shift (Esser et al. 2024, "
+                       "eq. 23), > 1 spends more steps at high noise (default 1: none)")
         s.add_argument("--guidance", type=finite_float, help="classifier-free guidance scale s (conditional models; "
                        "default: the scale the checkpoint records, 1 = unguided)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
@@ -315,10 +319,11 @@ def use_recorded_sampling(a, config, conditioned: bool) -> str:
     line that says what was used, printed once every check has passed ("" when nothing was filled).
     Guidance is filled only when there is a condition to guide towards."""
     from .checkpoints import recorded_sampling
+    from .samplers import PATH_SAMPLERS
 
     recorded, used = recorded_sampling(config), []
     if a.sampler is None:
-        a.sampler = recorded.get("sampler", "ddim")
+        a.sampler = recorded.get("sampler", PATH_SAMPLERS[config["model"]["kwargs"].get("path", "vp")][0])
         if "sampler" in recorded:
             used.append(f"--sampler {a.sampler}")
     if a.steps is None and a.sampler == recorded.get("sampler") and "steps" in recorded and a.sampler != "ddpm":
@@ -344,14 +349,15 @@ def sampling_config(a, model) -> SamplingConfig:
         raise UsageError(f"{flags} do not apply to {a.sampler}: {ONLY_FOR[extra[0]][1]}.")
     if a.guidance is not None and model.num_classes is None and getattr(model, "text_encoder", None) is None:
         raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
-    given = {name: getattr(a, name) for name in ("steps", "eta", "spacing", "karras", "final_sigma")
+    given = {name: getattr(a, name) for name in ("steps", "eta", "spacing", "karras", "final_sigma", "shift")
              if getattr(a, name, None) is not None}
     if a.sampler != "ddpm":
         given.setdefault("steps", a.default_steps)
     try:
-        return SamplingConfig(sampler=a.sampler, clip_x0=a.clip, guidance=a.guidance, amp=not a.no_amp, **given)
+        return SamplingConfig(sampler=a.sampler, clip_x0=a.clip, guidance=a.guidance, amp=not a.no_amp,
+                              **given).for_path(path_of(model))
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(f"--checkpoint {a.checkpoint}: {err}" if "path" in str(err) else str(err)) from None
 
 
 def sample_labels(a, num_classes, text=False):

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import torch
 
+from . import paths
 from .schedules import Schedule
 
-PREDICTION_TYPES = ("eps", "v")  # what a network can be trained to predict: the noise, or v (below)
+PREDICTION_TYPES = ("eps", "v")  # what a VP network can be trained to predict: the noise, or v (below)
+PATH_PREDICTIONS = {"vp": PREDICTION_TYPES, "linear": ("velocity",)}  # a linear-path network: dx_t/dt
 
 
 def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None):
@@ -61,7 +63,7 @@ def v_target(x0: torch.Tensor, eps: torch.Tensor, t, schedule: Schedule) -> torc
     """The v-prediction target: v = sqrt(ab_t) eps - sqrt(1 - ab_t) x_0 (Salimans & Ho 2022)."""
     signal = schedule.at(schedule.sqrt_alpha_bar, t, x0)
     sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x0)
-    return signal * eps - sigma * x0
+    return paths.target("v", x0, eps, signal, sigma)
 
 
 def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> torch.Tensor:
@@ -69,17 +71,23 @@ def eps_from_v(x_t: torch.Tensor, v: torch.Tensor, t, schedule: Schedule) -> tor
     return eps_from_prediction(v, x_t, schedule.at(schedule.alpha_bar, t, x_t), "v")
 
 
-def check_prediction(prediction: str) -> str:
-    """The one check of a prediction type, made where a network records it (UNet, MinimalUNet)."""
-    if prediction not in PREDICTION_TYPES:
-        raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")
+def check_prediction(prediction: str, path: str = "vp") -> str:
+    """The one check of a prediction type, made where a network records it (UNet, MinimalUNet, DiT):
+    eps or v on the VP path, the velocity on the linear path (flow matching)."""
+    allowed = PATH_PREDICTIONS[paths.check_path(path)]
+    if prediction not in allowed:
+        known = prediction in PATH_PREDICTIONS["vp"] + PATH_PREDICTIONS["linear"]
+        raise ValueError((f"prediction {prediction!r} does not go with the {path} path" if known else
+                          f"unknown prediction type {prediction!r}") + f"; choose {' or '.join(map(repr, allowed))}"
+                         + (" (a linear-path model predicts the velocity)." if path == "linear" else "."))
     return prediction
 
 
 def prediction_of(model) -> str:
     """What `model` outputs, from its recorded config ("prediction"); a network of your own without one
     predicts eps (pass prediction_type= to the samplers otherwise)."""
-    return check_prediction(getattr(model, "config", {}).get("prediction", "eps"))
+    config = getattr(model, "config", {})
+    return check_prediction(config.get("prediction", "eps"), config.get("path", "vp"))
 
 
 def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, prediction: str = "eps"):
@@ -91,7 +99,7 @@ def eps_from_prediction(output: torch.Tensor, x_t: torch.Tensor, alpha_bar, pred
     """
     if prediction == "eps":
         return output
-    if prediction == "v":
+    if prediction == "v":  # paths.to_x0_eps's row for v, with a = sqrt(ab), b = sqrt(1 - ab), a^2 + b^2 = 1
         alpha_bar = torch.as_tensor(alpha_bar, dtype=x_t.dtype, device=x_t.device)
         return (1 - alpha_bar).sqrt() * x_t + alpha_bar.sqrt() * output
     raise ValueError(f"unknown prediction type {prediction!r}; choose one of {', '.join(PREDICTION_TYPES)}.")

@@ -49,7 +49,7 @@ class MinimalUNet(nn.Module):
 
     @property
     def prediction_type(self) -> str:
-        """What the network outputs ("eps" or "v"): read from the recorded config, never set apart."""
+        """What the network outputs ("eps", "v" or "velocity"): read from the recorded config, never set apart."""
         return self.config["prediction"]
 
     @register_to_config
@@ -60,9 +60,10 @@ class MinimalUNet(nn.Module):
         base_channels: int = MINIMAL_WIDTH,
         num_classes: int | None = None,
         prediction: str = "eps",
+        path: str = "vp",
     ):
         super().__init__()
-        check_prediction(prediction)  # "eps" or "v", recorded in model.config as UNet does
+        check_prediction(prediction, path)  # recorded in model.config as UNet does (paths.py)
         check_image_size(image_size, 4, "MinimalUNet")
         self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
         c = self.base_channels = base_channels

@@ -5,10 +5,11 @@ from __future__ import annotations
 from torch import nn
 
 from .autoencoder_net import Autoencoder
+from .dit import DiT
 from .minimal_unet import MinimalUNet
 from .unet import UNet
 
-MODELS = {"unet": UNet, "minimal": MinimalUNet, "autoencoder": Autoencoder}
+MODELS = {"unet": UNet, "minimal": MinimalUNet, "dit": DiT, "autoencoder": Autoencoder}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

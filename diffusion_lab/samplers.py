@@ -11,6 +11,11 @@ DDIM step (Song et al. 2021, https://arxiv.org/abs/2010.02502, eq. 12 and 16), f
     sigma   = eta * sqrt((1 - ab_s) / (1 - ab_t)) * sqrt(1 - ab_t / ab_s)
     x_s     = sqrt(ab_s) x0_hat + sqrt(1 - ab_s - sigma^2) eps + sigma z
 eta = 0 is deterministic; eta = 1 has the DDPM posterior variance for the jump t -> s.
+With eta = 0 it is paths.step_to, the same line as the Euler step of a flow on the linear path.
+
+Flow matching (linear path, paths.py; diffusers' FlowMatchEulerDiscreteScheduler / FlowMatchHeunDiscreteScheduler):
+    Euler   x_s = x_t + (s - t) v_theta(x_t, t)                      (= a_s x0_hat + b_s eps_hat)
+    Heun    Euler to x_e, then x_s = x_t + (s - t) (v_theta(x_t, t) + v_theta(x_e, s)) / 2   (not when s = 0)
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import nn
 
-from . import solvers
+from . import paths, solvers
 from .forward import check_prediction, eps_from_prediction, eps_from_x0, posterior, predict_x0, prediction_of
 from .guidance import check_guidance, guided_eps
 from .schedules import Schedule
@@ -29,6 +34,8 @@ from .timesteps import SPACINGS, ddim_timesteps  # noqa: F401  (re-exported: cha
 
 VARIANCES = ("posterior", "beta")
 SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m")  # the last three: solvers.py
+# which samplers walk which path; the first is the path's default
+PATH_SAMPLERS = {"vp": ("ddim", "ddpm", "euler", "heun", "dpmpp2m"), "linear": ("euler", "heun")}
 
 
 def ddpm_step(x_t, eps, t: int, schedule: Schedule, variance="posterior", clip_x0=False, noise=None):
@@ -72,7 +79,7 @@ def ddim_step(x_t, eps, t: int, t_prev: int, schedule: Schedule, eta=0.0, clip_x
         eps = eps_from_x0(x_t, x0, t, schedule)
     ab_s = float(schedule.alpha_bar[t_prev]) if t_prev >= 0 else 1.0
     sigma = ddim_sigma(t, t_prev, schedule, eta)
-    x_prev = ab_s**0.5 * x0 + max(1 - ab_s - sigma**2, 0.0) ** 0.5 * eps
+    x_prev = paths.step_to(x0, eps, ab_s**0.5, max(1 - ab_s - sigma**2, 0.0) ** 0.5)  # a_s x0 + b_s eps
     if sigma > 0:
         x_prev = x_prev + sigma * (torch.randn_like(x_t) if noise is None else noise)
     return x_prev, x0
@@ -83,12 +90,16 @@ def _noise(shape, generator, device):
     return torch.randn(shape, generator=generator).to(device)
 
 
-def model_eps(model: nn.Module, x, t, alpha_bar, y=None, guidance=None, prediction="eps", amp_dtype=None):
-    """The noise prediction a sampler steps with: the network (under bf16 autocast when amp_dtype is
-    set), classifier-free guided, and converted to eps when the network predicts v."""
+def model_output(model: nn.Module, x, t, y=None, guidance=None, amp_dtype=None):
+    """The network's prediction (under bf16 autocast when amp_dtype is set), classifier-free guided.
+    Guidance is linear, so it applies to eps, v or a velocity alike."""
     with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        out = guided_eps(model, x, t, y, guidance)
-    return eps_from_prediction(out.to(x.dtype), x, alpha_bar, prediction)
+        return guided_eps(model, x, t, y, guidance).to(x.dtype)
+
+
+def model_eps(model: nn.Module, x, t, alpha_bar, y=None, guidance=None, prediction="eps", amp_dtype=None):
+    """The noise prediction a VP sampler steps with: model_output converted to eps when the network predicts v."""
+    return eps_from_prediction(model_output(model, x, t, y, guidance, amp_dtype), x, alpha_bar, prediction)
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ class SamplingConfig:
     """How to sample, in one object: the command line, `evaluate`, `sample()` and the bridge to
     diffusers all read this one. Which option goes with which sampler is said once, in ONLY_FOR."""
 
-    sampler: str = "ddim"  # ddpm, ddim, or an ODE solver of solvers.py: euler, heun, dpmpp2m
+    sampler: str | None = None  # None: the path's default (ddim on the VP path, euler on the linear one)
     steps: int | None = None  # None: DEFAULT_STEPS; DDPM always walks all T
     eta: float = 0.0  # DDIM's fresh noise per step (eq. 16): 0 deterministic, 1 DDPM-like
     spacing: str = "leading"  # which timesteps the steps visit (timesteps.ddim_timesteps)
@@ -106,16 +117,19 @@ class SamplingConfig:
     clip_x0: bool = False  # clip each predicted x_0 to [-1, 1] (diffusers' clip_sample)
     guidance: float | None = None  # classifier-free guidance scale s (https://arxiv.org/abs/2207.12598)
     amp: bool = False  # bf16 autocast in the network where native (settings.autocast_dtype)
+    shift: float = 1.0  # linear path: time shifting (Esser et al. 2024, https://arxiv.org/abs/2403.03206, eq. 23)
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
+        if self.sampler is not None and self.sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}.")
         for name, (samplers, why) in ONLY_FOR.items():
-            if self.sampler not in samplers and getattr(self, name) != SAMPLING_DEFAULTS[name]:
+            if self.sampler is not None and self.sampler not in samplers \
+                    and getattr(self, name) != SAMPLING_DEFAULTS[name]:
                 raise ValueError(f"{name} does not apply to {self.sampler}: {why}; leave it out or pick another "
                                  "sampler.")
         check_eta(self.eta)
         check_guidance(self.guidance)
+        paths.shift_time(0.5, self.shift)  # checks the shift
         for name, choices in (("spacing", SPACINGS), ("final_sigma", solvers.FINAL_SIGMAS),
                               ("variance", VARIANCES)):
             if getattr(self, name) not in choices:
@@ -124,6 +138,20 @@ class SamplingConfig:
     @property
     def num_steps(self) -> int:
         return DEFAULT_STEPS if self.steps is None else self.steps
+
+    def for_path(self, path: str) -> SamplingConfig:
+        """This config for a model trained on `path`: the path's default sampler filled in, and a
+        sampler or option of the other path refused with what to use instead."""
+        sampler = self.sampler or PATH_SAMPLERS[paths.check_path(path)][0]
+        if sampler not in PATH_SAMPLERS[path]:
+            raise ValueError(f"sampler {sampler} walks the VP path; this model was trained on the linear path "
+                             "(flow matching): use euler or heun.")
+        for name in (VP_ONLY if path == "linear" else LINEAR_ONLY):
+            if getattr(self, name) != SAMPLING_DEFAULTS[name]:
+                other = "VP" if path == "linear" else "linear"
+                raise ValueError(f"{name} is an option of the {other} path's samplers; this model was trained on "
+                                 f"the {path} path: leave it out.")
+        return replace(self, sampler=sampler)
 
 
 DEFAULT_STEPS = 50
@@ -136,8 +164,11 @@ ONLY_FOR = {
     "karras": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
     "final_sigma": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
     "variance": (("ddpm",), "the choice of variance is DDPM's"),
+    "shift": (("euler", "heun"), "time shifting moves the steps of euler and heun on the linear path"),
 }
 SAMPLING_DEFAULTS = {f.name: f.default for f in fields(SamplingConfig)}
+VP_ONLY = ("eta", "spacing", "karras", "final_sigma", "variance")  # options of the VP path's timestep grid
+LINEAR_ONLY = ("shift",)
 
 
 def sample(
@@ -158,7 +189,9 @@ def sample(
 
     config: a SamplingConfig; keyword options (sampler="ddim", steps=20, guidance=3, ...) set or
         replace its fields. "ddpm" walks all T steps; "ddim", "euler", "heun" and "dpmpp2m" walk
-        `steps`. Heun asks the network 2 * steps - 1 times, the others once per step.
+        `steps`. Heun asks the network 2 * steps - 1 times, the others once per step. A model trained
+        on the linear path (flow matching; its config says "path": "linear") takes euler (its default)
+        or heun, and shift.
     y: labels (int or list/tensor of length num) for a conditional model; None = unconditional.
         A text model takes prompt tokens (num or 1, L) (text.Tokenizer.encode) instead. A latent model
         runs through here unchanged: it returns latents, which its autoencoder decodes.
@@ -167,9 +200,10 @@ def sample(
     return_trajectory: also return {"t": [...], "x_t": (S+1, N, C, H, W), "x0": (S, N, C, H, W)}.
     The same seed gives the same x_T for every sampler, so their images compare.
     """
-    cfg = replace(config or SamplingConfig(), **options)
+    path = paths.path_of(model)
+    cfg = replace(config or SamplingConfig(), **options).for_path(path)
     x, y, gen = _start_noise(model, num, y, seed, x_T)
-    prediction = check_prediction(prediction_type) if prediction_type else prediction_of(model)
+    prediction = check_prediction(prediction_type, path) if prediction_type else prediction_of(model)
     amp_dtype = autocast_dtype(x.device) if cfg.amp else None
     trajectory = {"x_t": [x.cpu()], "x0": []}
 
@@ -185,7 +219,16 @@ def sample(
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        if cfg.sampler in ("ddpm", "ddim"):  # Algorithm 2 (DDPM) or eq. 12 (DDIM), one step per t
+        if path == "linear":  # the flow's ODE dx/dt = v_theta(x_t, t), from t = 1 to 0
+            ts = paths.flow_grid(cfg.num_steps, cfg.shift)
+            bar = progress_bar(total=cfg.num_steps, desc=cfg.sampler, disable=not progress, leave=False)
+            x = flow_sample(lambda x_t, t: model_output(model, x_t, torch.full((len(x_t),), t * paths.TIME_SCALE,
+                                                                              device=x.device, dtype=torch.float64),
+                                                        y, cfg.guidance, amp_dtype),
+                            x, ts, cfg.sampler, cfg.clip_x0, lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)))
+            bar.close()
+            ts = [float(t) for t in ts[:-1]]
+        elif cfg.sampler in ("ddpm", "ddim"):  # Algorithm 2 (DDPM) or eq. 12 (DDIM), one step per t
             ts = list(range(schedule.T - 1, -1, -1)) if cfg.sampler == "ddpm" else \
                 ddim_timesteps(schedule.T, cfg.num_steps, cfg.spacing)
             for t, t_prev in progress_bar(list(zip(ts, ts[1:] + [-1])), desc=cfg.sampler, disable=not progress,
@@ -211,6 +254,34 @@ def sample(
     if return_trajectory:
         return x, {"t": ts, "x_t": torch.stack(trajectory["x_t"]).clone(),
                    "x0": torch.stack(trajectory["x0"]).clone()}
+    return x
+
+
+def flow_sample(velocity_at, x: torch.Tensor, ts, sampler: str = "euler", clip_x0: bool = False, on_step=None):
+    """Solve dx/dt = v_theta(x_t, t) from x_1 = noise down the times `ts` (paths.flow_grid).
+
+    velocity_at(x_t, t) -> the network's velocity. Each step turns it into the pair (x0_hat, eps_hat)
+    (paths.to_x0_eps) and re-mixes the pair at the next time (paths.step_to): Euler, the same line as
+    DDIM. Heun (not on a step that ends at t = 0) steps again with the mean of the velocity at both
+    ends. clip_x0 clips x0_hat to [-1, 1] and steps with the eps it implies, as DDIM does.
+    on_step(i, x_t, x0_hat) is called after every step."""
+    def pair(x_t, t):  # (x0_hat, eps_hat) at time t
+        x0, eps = paths.to_x0_eps(velocity_at(x_t, t), "velocity", x_t, *paths.linear_coefficients(t))
+        if clip_x0:
+            x0 = x0.clamp(-1, 1)
+            eps = (x_t - (1 - t) * x0) / t  # t > 0 at the start of every step
+        return x0, eps
+
+    for i, (t, s) in enumerate(zip(ts[:-1], ts[1:])):
+        t, s = float(t), float(s)
+        x0, eps = pair(x, t)
+        x_next = paths.step_to(x0, eps, 1 - s, s)  # Euler: x_t + (s - t) v
+        if sampler == "heun" and s > 0:
+            x0_e, eps_e = pair(x_next, s)
+            x_next = x + (s - t) * ((eps - x0) + (eps_e - x0_e)) / 2  # the velocity is eps - x_0
+        x = x_next
+        if on_step is not None:
+            on_step(i, x, x0)
     return x
 
 

@@ -9,6 +9,8 @@ Each extra is standard and is a short function below, which the notebooks call t
   eps(x_t, null) that classifier-free guidance needs (Ho & Salimans 2022);
 - `diffusion_loss`: eq. 14, optionally weighted per image by min-SNR (Hang et al. 2023, `loss_weight`)
   and optionally with v as the target instead of eps (Salimans & Ho 2022);
+- `flow_matching_loss` (path="linear"): the same loop on the straight path x_t = (1 - t) x_0 + t eps,
+  t in (0, 1), with the velocity eps - x_0 as the target (Lipman et al. 2023; Liu et al. 2022; paths.py);
 - `ema_update` with `ema_decay_at`: an exponential moving average of the weights, with a warm-up
   (sampled from, it gives cleaner images);
 - `lr_at`: learning-rate warm-up then cosine decay; plus gradient-norm clipping, bfloat16 autocast
@@ -35,6 +37,7 @@ import torch
 
 from .autoencoder import encode_all, latent_entry, load_autoencoder
 from .checkpoints import (
+    FLOW_SAMPLING,
     GUIDED_SAMPLING,
     CheckpointError,
     checkpoint_paths,
@@ -46,15 +49,17 @@ from .checkpoints import (
 )
 from .data import DATASETS, ImageData, dataset_info, load_data
 from .distributed import accelerate_precision_note, is_main_process, make_accelerator, shard, world_size
-from .forward import PREDICTION_TYPES, q_sample, v_target
+from .dit import DIT_WIDTH
+from .forward import PATH_PREDICTIONS, PREDICTION_TYPES, q_sample, v_target
 from .minimal_unet import MINIMAL_WIDTH
 from .models import MODELS, build_model
+from .paths import PATHS, TIME_SAMPLINGS, TIME_SCALE, linear_interpolate, sample_time
 from .schedules import SCHEDULES, make_schedule
 from .settings import autocast_dtype, progress_bar
 from .text import MAX_TOKENS, Tokenizer, image_attributes, random_prompts, vocabulary
 from .unet import TIME_EMBEDDINGS, UNET_WIDTH
 
-DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH}
+DEFAULT_WIDTH = {"unet": UNET_WIDTH, "minimal": MINIMAL_WIDTH, "dit": DIT_WIDTH}
 DEFAULT_STEPS = 1000  # the budget when neither steps nor minutes is given
 DROPOUT_SEED_STRIDE = 1_000_003  # a prime: the processes' dropout seeds never meet another run's
 LOSS_WEIGHTINGS = ("simple", "min_snr")
@@ -74,7 +79,11 @@ DATASET_DEFAULTS = {
                 "lr": 2e-4, "warmup": 1000, "ema_decay": 0.9999},
 }
 # Checkpoints written before a setting existed trained with these values (their JSON lacks the key).
-BEFORE_THE_SETTING = {"loss_weighting": "simple", "prediction": "eps"}
+BEFORE_THE_SETTING = {"loss_weighting": "simple", "prediction": "eps", "path": "vp", "time_sampling": "uniform"}
+# What the training target and its weighting default to on each path (paths.py): the VP recipe's measured
+# winner, and flow matching's plain velocity loss (Lipman et al. 2023, eq. 23; min-SNR is a VP weighting).
+PATH_DEFAULTS = {"vp": {"prediction": "eps", "loss_weighting": "min_snr"},
+                 "linear": {"prediction": "velocity", "loss_weighting": "simple"}}
 
 
 def setting(default, help: str, **cli):
@@ -115,7 +124,12 @@ class TrainConfig:
     """The training recipe. The defaults are the winners of the measured sweep (scripts/recipe_sweep.py)."""
 
     dataset: str = setting("mnist", "the images to learn", choices=tuple(DATASETS))
-    model: str = setting("unet", "the noise predictor: our U-Net, or Yu 2025's minimal one", choices=tuple(MODELS))
+    model: str = setting("unet", "the network: our U-Net, Yu 2025's minimal U-Net, or a DiT (Peebles & Xie 2023)",
+                         choices=tuple(MODELS))
+    path: str = setting("vp", "vp: diffusion (DDPM's noising); linear: flow matching / rectified flow, "
+                        "x_t = (1 - t) x_0 + t eps, trained on the velocity", choices=PATHS)
+    time_sampling: str = setting("uniform", "linear path: t ~ U(0, 1), or logit-normal (Esser et al. 2024, SD3)",
+                                 choices=TIME_SAMPLINGS)
     conditional: bool = setting(True, "class-conditional, with label dropout for classifier-free guidance")
     base_channels: int | None = setting(
         None, "channels at the top level (default: "
@@ -137,10 +151,11 @@ class TrainConfig:
     p_uncond: float = setting(0.1, "label dropout: the probability that a label is replaced by the null label")
     schedule: str = setting("linear", "noise schedule (beta_t)", choices=SCHEDULES)
     T: int = setting(1000, "diffusion steps", flags=("-T", "--timesteps"))
-    prediction: str = setting("eps", "training target: the noise eps (DDPM) or v (Salimans & Ho 2022)",
-                              choices=PREDICTION_TYPES)
-    loss_weighting: str = setting("min_snr", "simple: eq. 14, every t alike; min_snr: Hang et al. 2023, gamma 5",
-                                  choices=LOSS_WEIGHTINGS)
+    prediction: str | None = setting(None, "training target: the noise eps (DDPM) or v (Salimans & Ho 2022) "
+                                     "on the vp path, the velocity on the linear path (default: eps; linear: "
+                                     "velocity)", choices=(*PREDICTION_TYPES, "velocity"))
+    loss_weighting: str | None = setting(None, "simple: eq. 14, every t alike; min_snr: Hang et al. 2023, gamma 5 "
+                                         "(default: min_snr; linear: simple)", choices=LOSS_WEIGHTINGS)
     batch_size: int | None = setting(None, "images per process and micro-batch; effective batch = batch_size "
                                      "x processes x grad_accum" + by_dataset("batch_size"))
     grad_accum: int = setting(1, "micro-batches whose gradients add up to one optimizer step (gradient "
@@ -170,6 +185,9 @@ class TrainConfig:
         for name in ("base_channels", *DEFAULTS):
             if getattr(self, name) is None:
                 setattr(self, name, default_setting(name, self.dataset, self.model))
+        for name, value in PATH_DEFAULTS.get(self.path, PATH_DEFAULTS["vp"]).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if self.steps is None and self.minutes is None:
             self.steps = DEFAULT_STEPS
 
@@ -185,6 +203,7 @@ class TrainConfig:
             "base_channels": self.base_channels,
             "num_classes": info.num_classes if self.conditional and not self.text else None,
             "prediction": self.prediction,
+            "path": self.path,
         }
         if self.text:
             kw["vocab_size"] = len(vocabulary(info.name))
@@ -238,6 +257,12 @@ class TrainConfig:
         _need(self.minutes is None or (_is_number(self.minutes) and self.minutes > 0), "minutes", self,
               "a positive number")
         _need(not self.text or self.model == "unet", "model", self, "'unet' for text conditioning (cross-attention)")
+        _need(self.prediction in PATH_PREDICTIONS[self.path], "prediction", self,
+              f"{' or '.join(map(repr, PATH_PREDICTIONS[self.path]))} on the {self.path} path")
+        _need(self.path == "vp" or self.loss_weighting == "simple", "loss_weighting", self,
+              "'simple' on the linear path (min-SNR weights the VP path's noise levels)")
+        _need(self.path == "linear" or self.time_sampling == "uniform", "time_sampling", self,
+              "'uniform' on the vp path (it draws t from 0..T-1); logit_normal is for --path linear")
         _need(self.autoencoder is None or isinstance(self.autoencoder, str), "autoencoder", self,
               "the path of an autoencoder checkpoint, or None")
 
@@ -342,6 +367,20 @@ def diffusion_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
     return (loss_weight(t, schedule, weighting, prediction, gamma) * per_image).mean()
 
 
+def flow_matching_loss(model, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, y=None) -> torch.Tensor:
+    """Conditional flow matching on the linear path (Lipman et al. 2023, https://arxiv.org/abs/2210.02747,
+    eq. 23; rectified flow, Liu et al. 2022, https://arxiv.org/abs/2209.03003, eq. 1):
+
+        x_t  = (1 - t) x_0 + t eps                          (paths.linear_interpolate)
+        loss = mean of (eps - x_0 - v_theta(x_t, t, y))^2   (the velocity dx_t/dt of this one straight line)
+
+    t (B,) in [0, 1]; the network is told t * 1000 (paths.TIME_SCALE), as the VP networks are told a
+    step in 0..999. The error is computed in float32 even under autocast."""
+    x_t = linear_interpolate(x0, noise, t)
+    pred = model(x_t, t * TIME_SCALE, y)
+    return (pred.float() - (noise - x0)).pow(2).mean()
+
+
 def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seconds: float, out=None) -> dict:
     extra = {}
     if cfg.autoencoder:  # which autoencoder decodes this model's latents
@@ -360,7 +399,8 @@ def _checkpoint_config(cfg: TrainConfig, model, data: ImageData, step: int, seco
             "data_source": data.record,  # no local folder: a checkpoint is shared
         },
         **extra,
-        **({"sampling": dict(GUIDED_SAMPLING)} if cfg.conditional or cfg.text else {}),
+        **({"sampling": dict(GUIDED_SAMPLING if cfg.path == "vp" else FLOW_SAMPLING)}
+           if cfg.conditional or cfg.text else {}),
     }
 
 
@@ -388,7 +428,10 @@ def train(
     while (done := run.fraction_done()) < 1.0:
         idx = torch.randint(len(run.images), (n,), generator=run.gen)  # x_0 ~ q(x_0)
         y = run.condition(idx, run.gen) if run.condition else None  # labels or prompts, some dropped (CFG)
-        t = torch.randint(cfg.T, (n,), generator=run.gen)  # t ~ Uniform({0, ..., T-1})
+        if cfg.path == "vp":
+            t = torch.randint(cfg.T, (n,), generator=run.gen)  # t ~ Uniform({0, ..., T-1})
+        else:  # flow matching: t in (0, 1), uniform or logit-normal
+            t = sample_time(n, cfg.time_sampling, run.gen)
         flip = torch.rand(n, generator=run.gen) < 0.5 if cfg.hflip else None
         noise = torch.randn((n, *run.images.shape[1:]), generator=run.noise_gen,
                             device=run.noise_gen.device).to(run.device)  # eps ~ N(0, I)
@@ -410,9 +453,12 @@ def train_step(run, idx, y, t, flip, noise, lr: float) -> torch.Tensor:
             x0 = hflip(x0, flip[mine])
         with accelerator.accumulate(run.net):
             with torch.autocast(device.type, dtype=run.amp, enabled=run.amp is not None):
-                loss = diffusion_loss(run.net, x0.to(device), t[mine].to(device), noise[mine], run.schedule,
-                                      y[mine].to(device) if y is not None else None,
-                                      prediction=cfg.prediction, weighting=cfg.loss_weighting)
+                y_mine = y[mine].to(device) if y is not None else None
+                if cfg.path == "vp":
+                    loss = diffusion_loss(run.net, x0.to(device), t[mine].to(device), noise[mine], run.schedule,
+                                          y_mine, prediction=cfg.prediction, weighting=cfg.loss_weighting)
+                else:
+                    loss = flow_matching_loss(run.net, x0.to(device), t[mine].to(device), noise[mine], y_mine)
             mean_loss = accelerator.reduce(loss.detach(), "mean") if run.processes > 1 else loss.detach()
             if not torch.isfinite(mean_loss):  # the same verdict in every process: none waits alone
                 raise FloatingPointError(f"loss became {mean_loss.item()} at step {run.step}; lower --lr.")

@@ -119,7 +119,7 @@ class UNet(nn.Module):
 
     @property
     def prediction_type(self) -> str:
-        """What the network outputs ("eps" or "v"): read from the recorded config, never set apart."""
+        """What the network outputs ("eps", "v" or "velocity"): read from the recorded config, never set apart."""
         return self.config["prediction"]
 
     @register_to_config
@@ -140,12 +140,13 @@ class UNet(nn.Module):
         text_heads: int = 4,
         attention_resolutions: tuple[int, ...] = (),
         prediction: str = "eps",
+        path: str = "vp",
     ):
         super().__init__()
         # What the network is trained to output: the noise eps (Ho et al. 2020,
         # https://arxiv.org/abs/2006.11239) or v (Salimans & Ho 2022, https://arxiv.org/abs/2202.00512).
         # Part of the recorded config, so a checkpoint and a hand-built model both say it.
-        check_prediction(prediction)
+        check_prediction(prediction, path)  # eps or v on the VP path; the velocity on the linear path (paths.py)
         if time_embedding not in TIME_EMBEDDINGS:
             raise ValueError(f"time_embedding must be 'every' or 'middle' (Yu 2025's wiring), got {time_embedding!r}.")
         channel_mults = tuple(channel_mults)

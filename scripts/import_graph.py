@@ -23,8 +23,8 @@ COURSE_ONLY = {"ipywidgets", "IPython", "matplotlib"}  # what the core must not 
 LAYERS = {
     "base": ["settings", "distributed"],
     "maths": ["schedules", "forward", "tokens", "guidance", "metrics", "embeddings", "timesteps",
-              "solvers", "samplers"],
-    "networks": ["text", "layers", "unet", "minimal_unet", "autoencoder_net", "models"],
+              "paths", "solvers", "samplers"],
+    "networks": ["text", "layers", "unet", "minimal_unet", "dit", "autoencoder_net", "models"],
     "files": ["data", "checkpoints", "results", "classifier"],
     "training": ["training", "autoencoder"],
     "evaluation": ["evaluate", "claims", "bench", "bridge"],

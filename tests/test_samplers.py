@@ -167,7 +167,7 @@ def test_one_sampling_config_says_which_option_goes_with_which_sampler(tiny):
 
     for name, (samplers, why) in ONLY_FOR.items():
         value = {"steps": 5, "eta": 0.5, "spacing": "trailing", "karras": True, "final_sigma": "sigma_min",
-                 "variance": "beta"}[name]
+                 "variance": "beta", "shift": 3.0}[name]
         for sampler in SAMPLERS:
             if sampler in samplers:
                 assert getattr(SamplingConfig(sampler=sampler, **{name: value}), name) == value
