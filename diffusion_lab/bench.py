@@ -13,7 +13,9 @@ measured when there is one and marked as skipped otherwise.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,18 @@ from .samplers import sample
 from .schedules import make_schedule
 from .settings import autocast_dtype, cpu_has_native_bf16
 from .training import TrainConfig
+
+
+def cpu_name() -> str:
+    """This machine's CPU as a speed figure names it: model name, family and model, the vector units that
+    decide the speed (AVX-512, native bf16, AMX) and the core count."""
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()[:30])}
+    flags = set(info.get("flags", "").split())
+    units = [name for flag, name in (("avx512f", "AVX-512"), ("avx512_bf16", "native bf16"), ("amx_bf16", "AMX"))
+             if flag in flags]
+    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
+            f"{info.get('model', '?')}{', ' + ', '.join(units) if units else ''}), {os.cpu_count()} cores")
 
 
 def timeit(fn, reps: int, warmup: int = 2) -> float:

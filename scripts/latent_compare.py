@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from diffusion_lab.bench import cpu_name
 from diffusion_lab.results import load_results, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,17 +40,6 @@ ARMS = {  # name -> (what it is, extra `train` flags)
     "latent": ("latent space, class labels", ["--conditional", "--autoencoder", AE, *LATENT_UNET]),
     "latent_text": ("latent space, prompts in words", ["--text", "--autoencoder", AE, *LATENT_UNET]),
 }
-
-
-def cpu() -> str:
-    """This machine's CPU as the README names it: model name, family and model, the vector units."""
-    info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
-    info = {k.strip(): v.strip() for k, v in info.items()}
-    flags = set(info.get("flags", "").split())
-    units = [name for flag, name in (("avx512f", "AVX-512"), ("avx512_bf16", "native bf16"), ("amx_bf16", "AMX"))
-             if flag in flags]
-    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
-            f"{info.get('model', '?')}{', ' + ', '.join(units) if units else ''}), {os.cpu_count()} cores")
 
 
 def train_command(arm: str, budget: list[str], runs: Path) -> list[str]:
@@ -103,7 +93,7 @@ def evaluate(args) -> None:
                    "training_images_per_second": round(t["steps_done"] * t["batch_size"] / t["seconds"], 1),
                    "budget": f"{t['steps']} steps = {t['steps'] * 64 / speed[arm] / 60:.1f} minutes of one core at "
                    "the measured speed" if t["steps"] else f"{t['minutes']:g} minutes of wall time",
-                   "command": cmd, "cpu": cpu(), "threads": 1}
+                   "command": cmd, "cpu": cpu_name(), "threads": 1}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if "latent_text" in args.arms and main:

@@ -12,16 +12,15 @@ unconditional one). Chapter 04's viewer reads data/results/loss_per_t.json.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import torch
 
+from diffusion_lab.bench import cpu_name
 from diffusion_lab.checkpoints import atomic_write
 from diffusion_lab.data import load_data
 from diffusion_lab.results import results_path
 from diffusion_lab.schedules import make_schedule
-from diffusion_lab.settings import cpu_has_native_bf16
 from diffusion_lab.training import TrainConfig, train
 
 OUT = results_path("loss_per_t")
@@ -43,12 +42,6 @@ def loss_per_t(model, schedule, images, labels, null: int, seed: int = 1) -> dic
         for key, y in (("cond", labels), ("uncond", torch.full_like(labels, null))):
             out[key].append(round(float(((model(x_t, tb, y) - noise) ** 2).mean()), 6))
     return out
-
-
-def cpu_name() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = re.search(r"model name\s*:\s*(.*)", info)
-    return f"{name.group(1) if name else 'unknown CPU'}, native bf16: {cpu_has_native_bf16()}"
 
 
 def main() -> None:

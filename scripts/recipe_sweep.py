@@ -13,7 +13,9 @@
   Fashion-MNIST runs, exactly as `python -m diffusion_lab train ... --minutes M` would train them.
 
 Rows go to data/results/recipe_<part>.json as they finish (a re-run skips rows already there, so the
-sweep can be stopped and continued). Run it alone on the machine: two torch jobs slow each other.
+sweep can be stopped and continued). `--remeasure` (quality, minutes) trains the rows measured before
+FD had a spread again for their recorded number of steps and evaluates them with it.
+Run it alone on the machine: two torch jobs slow each other.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from pathlib import Path
 
 import torch
 
-from diffusion_lab.bench import timeit, train_step_fn
+from diffusion_lab.bench import cpu_name, timeit, train_step_fn
 from diffusion_lab.checkpoints import atomic_write, load_checkpoint, load_into, load_train_state, read_config
 from diffusion_lab.data import load_data
 from diffusion_lab.evaluate import evaluate_model
 from diffusion_lab.models import build_model
-from diffusion_lab.results import append_result, load_results
+from diffusion_lab.results import append_result, load_results, save_results
 from diffusion_lab.schedules import make_schedule
 from diffusion_lab.settings import autocast_dtype
 from diffusion_lab.training import TrainConfig, train
@@ -173,7 +175,8 @@ def _train_and_evaluate(cfg: TrainConfig, num: int, data, name: str, also_raw=Fa
 
     def evaluate(net, clip=True):
         r = evaluate_model(net, schedule, cfg.dataset, num=num, steps=20, guidance=3.0, clip_x0=clip)
-        return {k: r[k] for k in ("class_accuracy", "fd", "fd_real_floor", "num", "guidance", "clip_x0")}
+        return {k: r[k] for k in ("class_accuracy", "fd", "fd_std", "fd_spread", "fd_real_floor",
+                                  "fd_real_floor_std", "num", "guidance", "clip_x0")}
 
     row = {**run, **evaluate(model)}
     if also_raw:
@@ -202,13 +205,29 @@ def _mark_finished(out: Path, run: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def quality(names: list[str]) -> None:
+def remeasure(part: str, row: dict, cfg: TrainConfig, data, num: int, **evaluate_options) -> None:
+    """A row measured before FD had a spread: train the same recipe again for the row's recorded number
+    of steps (its wall-time budget on the CPU that timed it, so other jobs on this machine cannot change
+    the model), evaluate it with the spread, and keep the row's timing. The row stays in its place."""
+    cfg = dataclasses.replace(cfg, steps=row["steps"], minutes=None)
+    new = _train_and_evaluate(cfg, num, data, row["name"] + " steps " + str(row["steps"]), **evaluate_options)
+    timing = {k: row[k] for k in ("steps", "seconds", "images_per_s") if k in row}
+    merged = {**row, **new, **timing, "remeasured": (
+        f"trained again for the recorded {row['steps']} steps on {cpu_name()} to measure the FD spread; "
+        "steps, seconds and images/s are the original timed run's")}
+    save_results(f"recipe_{part}", [merged if r["name"] == row["name"] else r for r in _load(part)])
+    print(json.dumps(merged), flush=True)
+
+
+def quality(names: list[str], again=False) -> None:
     data = load_data("mnist", "train")
-    done = {r["name"] for r in _load("quality")}
+    rows = {r["name"]: r for r in _load("quality")}
     for name in names or VARIANTS:
-        if name in done:
-            continue
         cfg = TrainConfig(dataset="mnist", conditional=True, steps=None, minutes=QUALITY_MINUTES, **VARIANTS[name])
+        if again and name in rows and "fd_std" not in rows[name]:
+            remeasure("quality", rows[name], cfg, data, QUALITY_NUM, also_raw=name in ALSO_RAW)
+        if name in rows:
+            continue
         _append("quality", {"name": name, "change": {k: list(v) if isinstance(v, tuple) else v
                                                     for k, v in VARIANTS[name].items()}, "base": BASE,
                             "minutes": QUALITY_MINUTES,
@@ -216,13 +235,17 @@ def quality(names: list[str]) -> None:
                             **_train_and_evaluate(cfg, QUALITY_NUM, data, name, name in ALSO_RAW)})
 
 
-def minutes(names: list[str]) -> None:
-    done = {r["name"] for r in _load("minutes")}
+def minutes(names: list[str], again=False) -> None:
+    rows = {r["name"]: r for r in _load("minutes")}
     for name, dataset, model, m in MINUTE_RUNS:
-        if name in done or (names and name not in names):
+        if names and name not in names:
             continue
         data = load_data(dataset, "train")
         cfg = TrainConfig(dataset=dataset, model=model, conditional=True, steps=None, minutes=m)
+        if again and name in rows and "fd_std" not in rows[name]:
+            remeasure("minutes", rows[name], cfg, data, 1000, also_unclipped=m == 10)
+        if name in rows:
+            continue
         cmd = f"python -m diffusion_lab train --dataset {dataset} --model {model} --conditional --minutes {m:g}"
         _append("minutes", {"name": name, "dataset": dataset, "model": model, "minutes": m, "command": cmd,
                             "data_source": data.record,
@@ -231,5 +254,7 @@ def minutes(names: list[str]) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
-    part, rest = sys.argv[1], sys.argv[2:]
-    {"throughput": lambda: throughput(), "quality": lambda: quality(rest), "minutes": lambda: minutes(rest)}[part]()
+    part, rest = sys.argv[1], [a for a in sys.argv[2:] if a != "--remeasure"]
+    again = "--remeasure" in sys.argv
+    {"throughput": lambda: throughput(), "quality": lambda: quality(rest, again),
+     "minutes": lambda: minutes(rest, again)}[part]()

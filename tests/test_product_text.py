@@ -43,7 +43,7 @@ def test_the_product_names_no_machine_path_tool_or_issue_number():
 
 
 def test_the_scan_catches_each_kind():
-    planted = ("trained on /work/data-full/MNIST\nfound in /tmp/fulldata/MNIST/raw\nmeasured through cpujob --all\nas issue 12 asked\n"
-               "see #7\nfixed upstream (googlecolab/colabtools#3023) in step 2 of 3\n")
+    planted = ("trained on /work/data-full/MNIST\nfound in /tmp/fulldata/MNIST/raw\nmeasured through cpujob --all\n"
+               "as issue 12 asked\nsee #7\nfixed upstream (googlecolab/colabtools#3023) in step 2 of 3\n")
     found = problems("planted.md", planted)
     assert [line.split(":")[1] for line in found] == ["1", "2", "3", "4", "5"], found
