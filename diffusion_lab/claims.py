@@ -7,7 +7,8 @@ The rule (chapter 08): two measurements differ when their gap is larger than twi
     |a - b| > 2 sqrt(s_a^2 + s_b^2)                       (about a 95% two-sided z-test)
 
 - FD: s is the row's fd_std (half-sampling, metrics.frechet_half_std); a row without one cannot be
-  ranked and a claim on it fails with that message.
+  ranked and a claim on it fails with that message. Straightness: its straightness_std (the standard
+  error of the mean over images).
 - A fraction of n images (class accuracy, precision, recall): s^2 = p~ (1 - p~) / (n + 2) with
   p~ = (k + 1) / (n + 2), the Agresti-Caffo interval for a difference of proportions (Agresti & Caffo 2000,
   https://doi.org/10.1080/00031305.2000.10474560),
@@ -33,6 +34,7 @@ LOWER_IS_BETTER = {
     "precision": False,
     "recall": False,
     "class_accuracy_of_reconstructions": False,
+    "straightness": True,
 }
 FRACTIONS = ("class_accuracy", "precision", "recall", "class_accuracy_of_reconstructions")
 LABELS = {
@@ -41,7 +43,9 @@ LABELS = {
     "class_accuracy": "class accuracy",
     "precision": "precision",
     "recall": "recall",
+    "straightness": "straightness",
 }
+DIGITS = {"straightness": 3}  # decimals shown (default 1)
 
 
 class ClaimError(AssertionError):
@@ -117,7 +121,8 @@ def with_spread(row: dict, metric: str) -> str:
 def _fmt(m: Measure, metric: str) -> str:
     if metric in FRACTIONS:
         return f"{100 * m.value:.1f}% ± {100 * m.std:.1f}"
-    return f"{m.value:.1f} ± {m.std:.1f}"
+    digits = DIGITS.get(metric, 1)
+    return f"{m.value:.{digits}f} ± {m.std:.{digits}f}"
 
 
 def evaluate_claim(claim: Claim, rows: list[dict] | None = None) -> tuple[str, Measure, Measure]:
@@ -180,20 +185,21 @@ def render_marked(text: str) -> str:
 
 CLAIMS: dict[str, Claim] = {
     # Chapter 04: the recipe sweep (one change each to a base recipe, 3 minutes of training, 500 guided
-    # samples). Its FDs carry no spread, so only class accuracy ranks anything there.
+    # samples), on class accuracy and on FD: (key, row a, row b, names, accuracy says, FD says).
     **{
-        f"recipe_{key}": Claim(
-            "recipe_quality", {"name": a}, {"name": b}, "class_accuracy", names, expect, "after 3 minutes of training"
+        f"recipe_{key}{suffix}": Claim(
+            "recipe_quality", {"name": a}, {"name": b}, metric, names, expect, "after 3 minutes of training"
         )
-        for key, a, b, names, expect in (
-            ("v_prediction", "W16 v-prediction", "width 16", ("predicting v", "the base recipe"), "a"),
-            ("min_snr", "W16 min-SNR-5 weighting", "width 16", ("min-SNR weighting", "the base recipe"), "a"),
+        for key, a, b, names, by_accuracy, by_fd in (
+            ("v_prediction", "W16 v-prediction", "width 16", ("predicting v", "the base recipe"), "a", "a"),
+            ("min_snr", "W16 min-SNR-5 weighting", "width 16", ("min-SNR weighting", "the base recipe"), "a", "a"),
             (
                 "v_against_min_snr",
                 "W16 v-prediction",
                 "W16 min-SNR-5 weighting",
                 ("predicting v", "min-SNR weighting"),
                 "a",
+                "tie",
             ),
             (
                 "min_snr_seeds",
@@ -201,24 +207,29 @@ CLAIMS: dict[str, Claim] = {
                 "W16 min-SNR-5 weighting, seed 1",
                 ("min-SNR with seed 0", "min-SNR with seed 1"),
                 "tie",
+                "tie",
             ),
-            ("lr", "W16 lr 2e-3", "width 16", ("a learning rate of 2e-3", "the base recipe"), "a"),
-            ("batch_32", "W16 batch 32", "width 16", ("batch 32", "the base recipe"), "tie"),
-            ("no_attention", "W16 no attention", "width 16", ("no attention", "the base recipe"), "tie"),
-            ("cosine", "width 16", "W16 cosine schedule", ("the base recipe", "the cosine schedule"), "a"),
-            ("two_levels", "width 16", "W16 2 levels (28, 14)", ("the base recipe", "two resolution levels"), "a"),
+            ("lr", "W16 lr 2e-3", "width 16", ("a learning rate of 2e-3", "the base recipe"), "a", "a"),
+            ("batch_32", "W16 batch 32", "width 16", ("batch 32", "the base recipe"), "a", "a"),
+            ("no_attention", "W16 no attention", "width 16", ("no attention", "the base recipe"), "a", "a"),
+            ("cosine", "width 16", "W16 cosine schedule", ("the base recipe", "the cosine schedule"), "a", "a"),
+            ("two_levels", "width 16", "W16 2 levels (28, 14)", ("the base recipe", "two resolution levels"), "a", "a"),
         )
+        for suffix, metric, expect in (("", "class_accuracy", by_accuracy), ("_fd", "fd", by_fd))
     },
-    "recipe_ema": Claim(
-        "recipe_quality",
-        {"name": "W16 lr 2e-3"},
-        {"name": "W16 lr 2e-3"},
-        "class_accuracy",
-        ("the EMA weights", "the raw weights"),
-        "tie",
-        "in the lr 2e-3 run",
-        b_in="raw_weights",
-    ),
+    **{
+        f"recipe_ema{suffix}": Claim(
+            "recipe_quality",
+            {"name": "W16 lr 2e-3"},
+            {"name": "W16 lr 2e-3"},
+            metric,
+            ("the EMA weights", "the raw weights"),
+            "tie",
+            "in the lr 2e-3 run",
+            b_in="raw_weights",
+        )
+        for suffix, metric in (("", "class_accuracy"), ("_fd", "fd"))
+    },
     # Chapter 06: Yu 2025's DDIM against ours, on the shipped model (500 samples each, s = 3).
     "paper_grid_is_not_the_difference": Claim(
         "paper_ddim",
