@@ -536,4 +536,32 @@ CLAIMS: dict[str, Claim] = {
         "a",
         "at s = 1",
     ),
+    # Chapter 13: DDPM against rectified flow, and the U-Net against a DiT, on the same CPU budget
+    # (scripts/flow_compare.py: 1000 class-balanced samples each, s = 1). (key, row a, row b, names, metric,
+    # what the data says, where.)
+    **{
+        key: Claim("flow", {"name": a}, {"name": b}, metric, names, expect, where)
+        for key, a, b, names, metric, expect, where in (
+            ("flow_beats_ddpm_10_calls", "flow_unet euler 10", "ddpm_unet ddim 10",
+             ("rectified flow with Euler", "DDPM with DDIM"), "fd", "a", "at 10 model calls, s = 1"),
+            ("flow_vs_dpm_solver_10_calls", "flow_unet euler 10", "ddpm_unet dpmpp2m 10",
+             ("rectified flow with Euler", "DDPM with DPM-Solver++ 2M"), "fd", "a", "at 10 model calls, s = 1"),
+            ("flow_beats_ddpm_4_calls", "flow_unet euler 4", "ddpm_unet ddim 4",
+             ("rectified flow with Euler", "DDPM with DDIM"), "fd", "a", "at 4 model calls, s = 1"),
+            ("flow_vs_ddpm_50_calls", "flow_unet euler 50", "ddpm_unet ddim 50",
+             ("rectified flow with Euler", "DDPM with DDIM"), "fd", "a", "at 50 model calls, s = 1"),
+            ("flow_vs_ddpm_accuracy_10_calls", "flow_unet euler 10", "ddpm_unet ddim 10",
+             ("rectified flow with Euler", "DDPM with DDIM"), "class_accuracy", "a", "at 10 model calls, s = 1"),
+            ("unet_vs_dit_10_calls", "flow_unet euler 10", "flow_dit euler 10",
+             ("the U-Net", "the DiT"), "fd", "a", "on the linear path at 10 model calls, s = 1"),
+            ("heun_vs_euler_flow_10_calls", "flow_unet heun 9", "flow_unet euler 10",
+             ("Heun (5 steps, 9 calls)", "Euler (10 steps)"), "fd", "tie", "on the flow U-Net, s = 1"),
+        )
+    },
+    "flow_straighter_than_ddpm": Claim(
+        "flow_straightness", {"arm": "flow_unet"}, {"arm": "ddpm_unet"}, "straightness",
+        ("the rectified flow's paths", "DDPM's paths"), "a", "(50 steps, in linear-path coordinates)"),
+    "dit_vs_unet_straightness": Claim(
+        "flow_straightness", {"arm": "flow_dit"}, {"arm": "flow_unet"}, "straightness",
+        ("the DiT's paths", "the U-Net's paths"), "b", "(50 steps, both on the linear path)"),
 }

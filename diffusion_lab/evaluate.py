@@ -22,6 +22,7 @@ from .metrics import (
     precision_recall,
     within_class_spread,
 )
+from .paths import path_of
 from .samplers import SamplingConfig, sample
 from .solvers import ODE_SAMPLERS, model_calls
 from .text import class_prompts, tokenizer_of
@@ -86,7 +87,8 @@ def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None 
         class's prompt); its samples are then class-balanced too. decode: latents -> images, for a
         latent diffusion model (its autoencoder's decode; timed with the sampling).
     """
-    cfg = replace(config or SamplingConfig(amp=True), **options)
+    path = path_of(model)
+    cfg = replace(config or SamplingConfig(amp=True), **options).for_path(path)
     if cfg.steps is None and cfg.sampler != "ddpm":
         cfg = replace(cfg, steps=EVALUATE_STEPS)
     sampler, steps, guidance = cfg.sampler, cfg.num_steps, cfg.guidance
@@ -128,9 +130,11 @@ def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None 
         "class_entropy": round(class_entropy(preds, info["num_classes"]), 4),
         "sample_seconds": round(seconds, 1), "classifier_test_accuracy": info["test_accuracy"],
     }
-    if sampler in ODE_SAMPLERS or sampler == "ddim":
+    if path == "linear":  # flow matching: the times are paths.flow_grid's
+        result |= {"path": path, "shift": cfg.shift}
+    elif sampler in ODE_SAMPLERS or sampler == "ddim":
         result |= {"spacing": cfg.spacing}
-    if sampler in ODE_SAMPLERS:
+    if path == "vp" and sampler in ODE_SAMPLERS:
         result |= {"karras": cfg.karras, "final_sigma": cfg.final_sigma}
     if labels is not None:
         result["class_accuracy"] = round(class_accuracy(preds, labels), 4)

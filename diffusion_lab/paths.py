@@ -130,14 +130,18 @@ def shift_time(t, shift: float = 1.0):
     return shift * t / (1 + (shift - 1) * t)
 
 
-def flow_grid(steps: int, shift: float = 1.0, T: int = TIME_SCALE) -> np.ndarray:
-    """The times a linear-path sampler visits, from noise (t = 1) to data (t = 0), as diffusers'
-    FlowMatchEulerDiscreteScheduler builds them: `steps` points evenly from 1 down to 1/T (its last
-    training time), shifted, then 0. Returns steps + 1 times (float64, decreasing)."""
+def flow_grid(steps: int, shift: float = 1.0) -> np.ndarray:
+    """The times a linear-path sampler visits, from noise (t = 1) to data (t = 0): `steps` equal steps,
+    1, 1 - 1/N, ..., 1/N, 0 (Liu et al. 2022's t_i = i/N), shifted (shift_time). Returns steps + 1 times
+    (float64, decreasing).
+
+    diffusers' FlowMatchEulerDiscreteScheduler, asked for N steps, puts its N times evenly from 1 down to
+    1/1000 instead and then steps to 0: its last step is a wasted 0.001, and with 2 steps its first step
+    goes from 1 to 0.001, so 2 steps sample like 1. Given these times (`set_timesteps(sigmas=...)`) it walks
+    exactly this grid, which tests/test_flow_matching.py checks step for step."""
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
-    ts = shift_time(np.linspace(1.0, 1.0 / T, steps), shift)
-    return np.append(ts, 0.0)
+    return np.append(shift_time(np.linspace(1.0, 0.0, steps + 1)[:-1], shift), 0.0)
 
 
 # ------------------------------------------------------------------ how straight is a sampled path

@@ -29,7 +29,7 @@ LAYERS = {
     "training": ["training", "autoencoder"],
     "evaluation": ["evaluate", "claims", "bench", "bridge"],
     "interface": ["cli", "__main__", "diffusion_lab", "course", "course.check", "course.colab",
-                  "course.exercises", "course.plots", "course.sampler_sweep", "course.widgets"],
+                  "course.exercises", "course.plots", "course.sampler_sweep", "course.toy2d", "course.widgets"],
 }
 
 

@@ -32,6 +32,9 @@ PURPOSE = {
     "latents; the latent arm of scripts/latent_compare.py.",
     "mnist_text": "MNIST latent diffusion conditioned on prompts in words through cross-attention, with prompt "
     "dropout for guidance over text (chapter 11): the prompt arm of scripts/latent_compare.py.",
+    "mnist_flow": "MNIST rectified flow, class-conditional with label dropout (chapter 13): the linear path, trained "
+    "on the velocity; sampled with Euler (10 steps, s = 3, as its config records). The flow_unet arm of "
+    "scripts/flow_compare.py.",
     "cifar10_cfg": "CIFAR-10, class-conditional with label dropout (CFG), the CIFAR-10 recipe (chapter 12).",
 }
 

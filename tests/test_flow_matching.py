@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from diffusion_lab import make_schedule, sample
+from diffusion_lab import make_schedule, sample, samplers
 from diffusion_lab.dit import DiT, position_embedding
 from diffusion_lab.models import build_model, model_record
 from diffusion_lab.paths import (
@@ -220,9 +220,7 @@ def test_euler_matches_flow_match_euler_discrete_float64(float64_diffusers, step
     ours, traj = sample(Toy(), make_schedule("linear", 1000), x_T=x_T, sampler="euler", steps=steps, shift=shift,
                         return_trajectory=True, progress=False)
     ref = diffusers.FlowMatchEulerDiscreteScheduler(shift=shift)
-    # Ours: `steps` times from 1 to 1/1000, shifted once. diffusers, asked for a number of steps, also
-    # shifts its own already-shifted end point again; given the unshifted times it shifts them once.
-    theirs, states = _theirs(ref, x_T, None, sigmas=np.linspace(1.0, 1e-3, steps))
+    theirs, states = _theirs(ref, x_T, None, sigmas=np.linspace(1.0, 1.0 / steps, steps))  # our N equal steps
     np.testing.assert_allclose(flow_grid(steps, shift), ref.sigmas.numpy(), rtol=0, atol=1e-12)
     for i, state in enumerate(states):
         assert (traj["x_t"][i + 1] - state).abs().max() < 1e-12, f"step {i}"
@@ -231,18 +229,26 @@ def test_euler_matches_flow_match_euler_discrete_float64(float64_diffusers, step
 
 @pytest.mark.parametrize("steps", [1, 3, 10])
 def test_heun_matches_flow_match_heun_discrete_float64(float64_diffusers, steps):
+    """FlowMatchHeunDiscreteScheduler takes no times of ours, so our Heun walks its grid here."""
     x_T = _pair(3)[1]
-    ours = sample(Toy(), make_schedule("linear", 1000), x_T=x_T, sampler="heun", steps=steps, progress=False)
     ref = diffusers.FlowMatchHeunDiscreteScheduler()
     theirs, _ = _theirs(ref, x_T, steps)
     assert len(ref.timesteps) == 2 * steps - 1  # no correction on the last step, to t = 0
+    their_grid = np.append(np.linspace(1.0, 1e-3, steps), 0.0)
+    np.testing.assert_allclose(their_grid, np.append(ref.sigmas.numpy()[::2], 0.0), atol=1e-12)  # inner points twice
+    model = Toy()
+    ours = samplers.flow_sample(lambda x, t: model(x, torch.full((len(x),), t * 1000, dtype=x.dtype)), x_T,
+                                their_grid, "heun")
     assert (ours - theirs).abs().max() < 1e-12
 
 
-def test_default_grid_is_diffusers_default():
+def test_our_grid_takes_n_equal_steps_where_diffusers_default_wastes_one():
+    """diffusers' default N times run from 1 to 1/1000: 2 steps go 1 -> 0.001 -> 0, sampling like 1 step."""
+    np.testing.assert_allclose(flow_grid(4), [1.0, 0.75, 0.5, 0.25, 0.0], atol=1e-15)
     ref = diffusers.FlowMatchEulerDiscreteScheduler()
-    ref.set_timesteps(7)
-    np.testing.assert_allclose(flow_grid(7), ref.sigmas.double().numpy(), rtol=0, atol=1e-6)  # theirs: float32
+    ref.set_timesteps(2)
+    np.testing.assert_allclose(ref.sigmas.double().numpy(), [1.0, 1e-3, 0.0], atol=1e-6)
+    assert np.allclose(flow_grid(3, shift=3.0)[:-1], shift_time(np.array([1.0, 2 / 3, 1 / 3]), 3.0))
 
 
 # ------------------------------------------------------------------ straightness
@@ -404,3 +410,33 @@ def test_the_command_line_refuses_a_recipe_of_the_other_path(capsys, tmp_path, f
     rc, err, _ = _cli(capsys, "train", *flags, "--steps", "1", "--out", tmp_path / "x.safetensors")
     assert rc == 2 and len(err) == 1 and match in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ chapter 13's 2-D world
+
+
+def test_the_exact_marginal_velocity_of_one_point_is_its_straight_line_and_of_two_an_average():
+    from diffusion_lab.course import toy2d
+
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    one = torch.tensor([[0.5, -0.2]])
+    assert torch.allclose(toy2d.exact_velocity(x, one, 0.4), (x - one) / 0.4, atol=1e-6)
+    two = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    on_axis = torch.tensor([[0.0, 0.3]])  # equally far from both: the average of their lines, no x component
+    u = toy2d.exact_velocity(on_axis, two, 0.5)
+    assert abs(float(u[0, 0])) < 1e-6 and math.isclose(float(u[0, 1]), 0.3 / 0.5, rel_tol=1e-6)
+
+
+def test_the_toy_trains_on_both_paths_and_samples_on_one_clock():
+    from diffusion_lab.course import toy2d
+
+    moons = toy2d.two_moons(500)
+    assert moons.shape == (500, 2) and moons.abs().max() < 2
+    for path in ("vp", "linear"):
+        net, losses = toy2d.train_toy(path, moons, steps=150)
+        assert sum(losses[-20:]) < sum(losses[:20]), path
+        times, states = toy2d.trajectories(net, path, n=20, steps=5)
+        assert states.shape == (6, 20, 2) and times[-1] == 0 and 0.99 < times[0] <= 1
+        assert all(a > b for a, b in zip(times, times[1:]))
+    with pytest.raises(ValueError, match="unknown path"):
+        toy2d.train_toy("curved", moons, steps=1)

@@ -286,6 +286,11 @@ def hflip(fn):
     return report("hflip", fn)
 
 
+def flow_matching_loss(fn):
+    """Check my_flow_matching_loss(model, x0, t, noise, y=None) (chapter 13)."""
+    return report("flow_matching_loss", fn)
+
+
 def whose(fn) -> str:
     """"the package's" when fn is the reference a check handed back, else "your": for cells that say
     which version they ran."""

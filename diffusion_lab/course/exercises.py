@@ -28,6 +28,7 @@ Exercise x mistake (chapter: exercise: mistakes):
     11 attention_weights   no_scaling, softmax_over_positions, padding_not_masked, padding_masked_with_zero,
                            keys_as_queries
     12 hflip               upside_down, flips_all, coin_inverted, colours_reversed, transposed
+    13 flow_matching_loss  velocity_sign, data_at_one, endpoints_swapped, target_from_x_t, time_unscaled
 """
 
 from __future__ import annotations
@@ -750,5 +751,77 @@ _add(Exercise(
                 "that turns the image a quarter and mirrors it: the horizon stands upright",
                 ("12", "CIFAR-10: ten classes of 32x32 photographs"),
                 lambda x0, flip: _where_flip(flip, x0.transpose(-1, -2), x0)),
+    ),
+))
+
+
+# --- 13 · Flow matching: the loss ---------------------------------------------------------------
+
+
+def _flow_loss_cases() -> list[Case]:
+    from ..unet import UNet
+
+    torch.manual_seed(13)
+    net = UNet(image_size=8, base_channels=8, channel_mults=(1, 2), attention=False, num_classes=10,
+               prediction="velocity", path="linear").eval()
+    torch.nn.init.normal_(net.conv_out.weight, std=0.1)  # away from the zero start: every input matters
+    g = _gen(13)
+    x0 = torch.rand(4, 1, 8, 8, generator=g) * 2 - 1
+    y = torch.tensor([7, 0, 2, 9])
+    cases = []
+    for t in (torch.tensor([0.1, 0.35, 0.6, 0.9]), torch.tensor([0.02, 0.5, 0.5, 0.98])):
+        noise = torch.randn(4, 1, 8, 8, generator=g)
+        cases.append(Case((net, x0, t, noise, y), label=f"t = {[round(v, 2) for v in t.tolist()]}"))
+    return cases
+
+
+def _flow_loss(m, x0, t, n, y=None, *, x_t=None, target=None, time=1000.0):
+    tt = t.view(-1, 1, 1, 1)
+    x_t = (1 - tt) * x0 + tt * n if x_t is None else x_t(x0, tt, n)
+    target = n - x0 if target is None else target(x0, tt, n, x_t)
+    return F.mse_loss(m(x_t, t * time, y), target)
+
+
+_add(Exercise(
+    name="flow_matching_loss", chapter="13_flow_matching", function="my_flow_matching_loss",
+    signature="my_flow_matching_loss(model, x0, t, noise, y=None)",
+    returns="one number: a 0-dimensional tensor (the mean over the batch and the pixels)",
+    hint="put each image on its straight line to the noise at time t (t = 0 is the data, t = 1 the "
+         "noise), ask the network for the velocity there, and score it against the velocity of that "
+         "line with the mean squared error. Which way does the line run, and what is its speed?",
+    pieces="t has shape (B,): t.view(-1, 1, 1, 1) scales each image; the network is told t * 1000, "
+           "as model(x_t, t * 1000, y); the velocity of a straight line is its end minus its start; "
+           "F.mse_loss(prediction, target).",
+    reference=lambda model, x0, t, noise, y=None: training.flow_matching_loss(model, x0, t, noise, y),
+    package="diffusion_lab.training.flow_matching_loss",
+    cases=_flow_loss_cases,
+    shape_help="return one number: F.mse_loss averages over the batch and the pixels. Inside, t needs the "
+               "shape (B, 1, 1, 1) to scale each image.",
+    mistakes=(
+        Mistake("velocity_sign", "the target is x0 - noise",
+                "x_t = (1 - t) x0 + t noise moves from x0 towards the noise as t grows: dx_t/dt = noise - x0 "
+                "(the sampler then runs t from 1 down to 0, against the velocity)",
+                ("13", "The flow-matching loss"), lambda m, x0, t, n, y=None: _flow_loss(
+                    m, x0, t, n, y, target=lambda x0, tt, n, x_t: x0 - n)),
+        Mistake("data_at_one", "data at t = 1 and noise at t = 0: x_t = t x0 + (1 - t) noise, target x0 - noise",
+                "a consistent convention (Lipman et al. write it this way), but not this course's: here, as "
+                "in rectified flow, SD3 and diffusers, t = 1 is the noise, where the samplers start",
+                ("13", "Two paths between noise and data"), lambda m, x0, t, n, y=None: _flow_loss(
+                    m, x0, t, n, y, x_t=lambda x0, tt, n: tt * x0 + (1 - tt) * n,
+                    target=lambda x0, tt, n, x_t: x0 - n)),
+        Mistake("endpoints_swapped", "x_t = t x0 + (1 - t) noise with the target noise - x0",
+                "the interpolant's weights are swapped: at t = 0 the point must be the image x0 itself, and "
+                "the target must be the velocity of the very line x_t lies on",
+                ("13", "Two paths between noise and data"), lambda m, x0, t, n, y=None: _flow_loss(
+                    m, x0, t, n, y, x_t=lambda x0, tt, n: tt * x0 + (1 - tt) * n)),
+        Mistake("target_from_x_t", "the target is noise - x_t",
+                "the velocity is the line's whole displacement noise - x0, the same at every t; noise - x_t "
+                "is only the part still ahead, (1 - t) times it",
+                ("13", "The flow-matching loss"), lambda m, x0, t, n, y=None: _flow_loss(
+                    m, x0, t, n, y, target=lambda x0, tt, n, x_t: n - x_t)),
+        Mistake("time_unscaled", "the network is told t in [0, 1] instead of t * 1000",
+                "the networks read time on the scale of the DDPM steps, 0..1000 (paths.TIME_SCALE), as SD3 "
+                "does; told t itself they see every image as nearly clean",
+                ("13", "The flow-matching loss"), lambda m, x0, t, n, y=None: _flow_loss(m, x0, t, n, y, time=1.0)),
     ),
 ))
