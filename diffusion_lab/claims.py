@@ -317,6 +317,24 @@ CLAIMS: dict[str, Claim] = {
         )
         for m in (3, 10)
     },
+    "ours_beats_minimal_10_minutes_fd": Claim(
+        "recipe_minutes",
+        {"model": "unet", "dataset": "mnist", "minutes": 10},
+        {"model": "minimal", "dataset": "mnist", "minutes": 10},
+        "fd",
+        ("our U-Net", "the minimal U-Net"),
+        "a",
+        "after 10 minutes of training",
+    ),
+    "ours_ten_minutes_vs_three_fd": Claim(
+        "recipe_minutes",
+        {"model": "unet", "dataset": "mnist", "minutes": 10},
+        {"model": "unet", "dataset": "mnist", "minutes": 3},
+        "fd",
+        ("10 minutes of training", "3 minutes"),
+        "tie",
+        "for our U-Net",
+    ),
     "ours_ten_minutes_beat_three": Claim(
         "recipe_minutes",
         {"model": "unet", "dataset": "mnist", "minutes": 10},
