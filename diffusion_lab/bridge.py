@@ -26,6 +26,7 @@ DIFFUSERS_CLASSES = {
     "euler": "EulerDiscreteScheduler",
     "heun": "HeunDiscreteScheduler",
     "dpmpp2m": "DPMSolverMultistepScheduler",
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",
 }
 _PREDICTION = {"eps": "epsilon", "v": "v_prediction"}
 
@@ -59,6 +60,7 @@ def to_diffusers(schedule: Schedule, sampler="dpmpp2m", *, spacing: str = "leadi
         "euler": clip_x0,
         "heun": final_sigma != "zero",
         "dpmpp2m": False,
+        "euler_ancestral": karras or clip_x0 or final_sigma != "zero",
     }
     if unsupported[sampler]:
         raise ValueError(f"diffusers' {DIFFUSERS_CLASSES[sampler]} has no equivalent of {sampler} with spacing="
@@ -72,6 +74,8 @@ def to_diffusers(schedule: Schedule, sampler="dpmpp2m", *, spacing: str = "leadi
         return cls(**common, use_karras_sigmas=karras, final_sigmas_type=final_sigma)
     if sampler == "heun":
         return cls(**common, use_karras_sigmas=karras, clip_sample=clip_x0)
+    if sampler == "euler_ancestral":
+        return cls(**common)
     return cls(**common, algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint",
                lower_order_final=True, use_karras_sigmas=karras, final_sigmas_type=final_sigma,
                thresholding=clip_x0, sample_max_value=1.0)  # thresholding at 1.0 = clipping x_0 to [-1, 1]
@@ -101,7 +105,8 @@ def sample_with_scheduler(model: nn.Module, scheduler, num: int | None = None, *
         x_T = _noise((num, model.in_channels, model.image_size, model.image_size),
                      torch.Generator().manual_seed(seed) if seed is not None else None, device)
     scheduler.set_timesteps(steps)
-    sigma_space = type(scheduler).__name__ in ("EulerDiscreteScheduler", "HeunDiscreteScheduler")
+    sigma_space = type(scheduler).__name__ in ("EulerDiscreteScheduler", "HeunDiscreteScheduler",
+                                               "EulerAncestralDiscreteScheduler")
     x = x_T * math.sqrt(1 + float(scheduler.sigmas[0]) ** 2) if sigma_space else x_T.clone()
     is_ddim = type(scheduler).__name__ == "DDIMScheduler"
     model.eval()

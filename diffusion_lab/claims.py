@@ -54,7 +54,7 @@ class ClaimError(AssertionError):
 
 @dataclass(frozen=True)
 class Claim:
-    part: str  # data/results/<part>.json
+    part: str  # data/results/<part>.json ("a+b": the rows of a.json and b.json together)
     a: dict  # the fields that pick row a (exactly one row must match)
     b: dict
     metric: str  # "fd", "class_accuracy", "precision", "recall"
@@ -74,7 +74,10 @@ class Measure:
 
 
 def rows_of(part: str) -> list[dict]:
-    """A part's rows; a part written as one record with "arms" gives each arm its shared settings (n, ...)."""
+    """A part's rows; a part written as one record with "arms" gives each arm its shared settings (n, ...).
+    "sde+samplers": the rows of both parts, for a claim that sets a row of one against a row of the other."""
+    if "+" in part:
+        return [row for name in part.split("+") for row in rows_of(name)]
     data = load_results(part)
     if isinstance(data, dict):
         shared = {k: v for k, v in data.items() if k != "arms"}

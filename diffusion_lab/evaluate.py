@@ -24,7 +24,7 @@ from .metrics import (
 )
 from .paths import path_of
 from .samplers import SamplingConfig, sample
-from .solvers import ODE_SAMPLERS, model_calls
+from .solvers import SIGMA_SAMPLERS, model_calls
 from .text import class_prompts, tokenizer_of
 
 
@@ -132,9 +132,9 @@ def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None 
     }
     if path == "linear":  # flow matching: the times are paths.flow_grid's
         result |= {"path": path, "shift": cfg.shift}
-    elif sampler in ODE_SAMPLERS or sampler == "ddim":
+    elif sampler in SIGMA_SAMPLERS or sampler == "ddim":
         result |= {"spacing": cfg.spacing}
-    if path == "vp" and sampler in ODE_SAMPLERS:
+    if path == "vp" and sampler in SIGMA_SAMPLERS:
         result |= {"karras": cfg.karras, "final_sigma": cfg.final_sigma}
     if labels is not None:
         result["class_accuracy"] = round(class_accuracy(preds, labels), 4)

@@ -7,6 +7,8 @@ Its inverse (used by every sampler, eq. 15):  x_0 = (x_t - sqrt(1 - alpha_bar_t)
 The "velocity" v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0 (Salimans & Ho 2022, sec. 4,
 https://arxiv.org/abs/2202.00512), an
 alternative training target; eps = sqrt(1 - alpha_bar_t) x_t + sqrt(alpha_bar_t) v turns it back.
+The score of the noisy data, grad log p_t(x_t) = -eps / sqrt(1 - alpha_bar_t) (score_from_eps): a noise
+predictor is a score model (Song et al. 2021, https://arxiv.org/abs/2011.13456).
 """
 
 from __future__ import annotations
@@ -49,6 +51,22 @@ def eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, t, schedule: Schedule) -> t
     signal = schedule.at(schedule.sqrt_alpha_bar, t, x_t)
     sigma = schedule.at(schedule.sqrt_one_minus_alpha_bar, t, x_t)
     return (x_t - signal * x0) / sigma
+
+
+def score_from_eps(eps: torch.Tensor, alpha_bar) -> torch.Tensor:
+    """The score grad_{x_t} log p_t(x_t) that a noise prediction implies: -eps / sqrt(1 - ab_t).
+
+    q(x_t | x_0) is N(sqrt(ab_t) x_0, (1 - ab_t) I), whose score is -eps / sqrt(1 - ab_t); the best noise
+    prediction E[eps | x_t] turns that into the score of p_t itself (denoising score matching, Vincent 2011;
+    Song et al. 2021, https://arxiv.org/abs/2011.13456, sec. 3.3 and appendix B). In the sigma coordinates of
+    solvers.py, x~ = x_t / sqrt(ab_t) and sigma = sqrt((1 - ab_t) / ab_t), the same fact reads
+    eps = -sigma * grad_{x~} log p(x~)."""
+    return -eps / (1 - torch.as_tensor(alpha_bar, dtype=eps.dtype, device=eps.device)).sqrt()
+
+
+def eps_from_score(score: torch.Tensor, alpha_bar) -> torch.Tensor:
+    """The inverse of score_from_eps: eps = -sqrt(1 - ab_t) * score."""
+    return -score * (1 - torch.as_tensor(alpha_bar, dtype=score.dtype, device=score.device)).sqrt()
 
 
 def posterior(x0: torch.Tensor, x_t: torch.Tensor, t, schedule: Schedule):

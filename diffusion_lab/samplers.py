@@ -33,9 +33,9 @@ from .settings import autocast_dtype, progress_bar
 from .timesteps import SPACINGS, ddim_timesteps  # noqa: F401  (re-exported: chapters import them from here)
 
 VARIANCES = ("posterior", "beta")
-SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m")  # the last three: solvers.py
+SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m", "euler_ancestral")  # the last four: solvers.py
 # which samplers walk which path; the first is the path's default
-PATH_SAMPLERS = {"vp": ("ddim", "ddpm", "euler", "heun", "dpmpp2m"), "linear": ("euler", "heun")}
+PATH_SAMPLERS = {"vp": ("ddim", "ddpm", "euler", "heun", "dpmpp2m", "euler_ancestral"), "linear": ("euler", "heun")}
 
 
 def ddpm_step(x_t, eps, t: int, schedule: Schedule, variance="posterior", clip_x0=False, noise=None):
@@ -155,14 +155,14 @@ class SamplingConfig:
 
 
 DEFAULT_STEPS = 50
-_STEPPED = ("ddim", *solvers.ODE_SAMPLERS)
+_STEPPED = ("ddim", *solvers.SIGMA_SAMPLERS)
 # option -> (the samplers it goes with, why the others have none of it)
 ONLY_FOR = {
     "steps": (_STEPPED, "DDPM always walks all T steps"),
     "eta": (("ddim",), "eta is DDIM's fresh noise; the other samplers add none"),
     "spacing": (_STEPPED, "DDPM always walks all T steps"),
-    "karras": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
-    "final_sigma": (solvers.ODE_SAMPLERS, "they set the noise levels of euler, heun and dpmpp2m"),
+    "karras": (solvers.SIGMA_SAMPLERS, "they set the noise levels of euler, heun, dpmpp2m and euler_ancestral"),
+    "final_sigma": (solvers.SIGMA_SAMPLERS, "they set the noise levels of euler, heun, dpmpp2m and euler_ancestral"),
     "variance": (("ddpm",), "the choice of variance is DDPM's"),
     "shift": (("euler", "heun"), "time shifting moves the steps of euler and heun on the linear path"),
 }
@@ -240,13 +240,14 @@ def sample(
                     noise = _noise(x.shape, gen, x.device) if cfg.eta > 0 else None
                     x, x0 = ddim_step(x, eps, t, t_prev, schedule, cfg.eta, cfg.clip_x0, noise)
                 keep(x, x0)
-        else:  # the probability-flow ODE in sigma (solvers.py): Euler, Heun or DPM-Solver++ 2M
+        else:  # in sigma (solvers.py): the probability-flow ODE (Euler, Heun, DPM-Solver++ 2M) or Euler ancestral
             ts, sigmas = solvers.sigma_grid(schedule, cfg.num_steps, cfg.sampler, cfg.spacing, cfg.karras,
                                             cfg.final_sigma)
             bar = progress_bar(total=len(ts), desc=cfg.sampler, disable=not progress, leave=False)
             x = solvers.ode_sample(lambda x_t, t, sigma: eps_at(x_t, t, 1 / (1 + sigma**2)), x, ts, sigmas,
                                    cfg.sampler, cfg.clip_x0, cfg.final_sigma,
-                                   lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)))
+                                   lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)),
+                                   noise=lambda shape: _noise(shape, gen, x.device))
             bar.close()
             ts = [int(t) if float(t).is_integer() else float(t) for t in ts]
     model.train(was_training)

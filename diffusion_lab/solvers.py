@@ -25,6 +25,14 @@ and D(x~; sigma) = x~ - sigma eps_theta is the denoised image (the predicted x_0
                 (the paper's x' = (s'/s) x - a'(e^-h - 1) D with a = sqrt(ab), s = sqrt(1 - ab), divided by a').
                 With D = D_now (first step, and the last step to sigma = 0) it is DDIM again.
 
+One stochastic sampler walks the same grid (chapter 14):
+
+    Euler ancestral (diffusers' EulerAncestralDiscreteScheduler; Karras et al. 2022, sec. 4): split the
+                step to sigma' into a deterministic part down to sigma_down and fresh noise of std sigma_up,
+                sigma_up = sigma' sqrt(1 - sigma'^2 / sigma^2),  sigma_down = sqrt(sigma'^2 - sigma_up^2),
+                x~' = x~ + (sigma_down - sigma) eps + sigma_up z.  The variance of the jump sigma -> sigma'
+                is then that of the DDPM posterior (in sigma space), as DDIM with eta = 1.
+
 The grids (which sigmas, at which t) follow diffusers' EulerDiscrete/HeunDiscrete and
 DPMSolverMultistep schedulers exactly, so tests/test_solvers_diffusers.py can compare whole chains.
 """
@@ -47,6 +55,8 @@ from .timesteps import (  # noqa: F401  (re-exported: chapters and tests import 
 )
 
 ODE_SAMPLERS = ("euler", "heun", "dpmpp2m")
+STOCHASTIC_SAMPLERS = ("euler_ancestral",)  # noise at every step but the last
+SIGMA_SAMPLERS = ODE_SAMPLERS + STOCHASTIC_SAMPLERS  # the samplers that walk sigma_grid
 FINAL_SIGMAS = ("zero", "sigma_min")
 
 
@@ -98,8 +108,8 @@ def sigma_grid(schedule: Schedule, steps: int, sampler: str = "euler", spacing: 
 
 
 def check_ode_sampler(sampler: str) -> str:
-    if sampler not in ODE_SAMPLERS:
-        raise ValueError(f"unknown ODE sampler {sampler!r}; choose one of {', '.join(ODE_SAMPLERS)}.")
+    if sampler not in SIGMA_SAMPLERS:
+        raise ValueError(f"unknown sigma-space sampler {sampler!r}; choose one of {', '.join(SIGMA_SAMPLERS)}.")
     return sampler
 
 
@@ -158,6 +168,21 @@ def dpmpp_2m_step(x: torch.Tensor, x0: torch.Tensor, x0_prev: torch.Tensor | Non
     return ratio * x + (1 - ratio) * x0
 
 
+def ancestral_sigmas(sigma: float, sigma_next: float) -> tuple[float, float]:
+    """(sigma_down, sigma_up) of an ancestral step sigma -> sigma_next: sigma_down^2 + sigma_up^2 = sigma_next^2,
+    and sigma_up^2 = sigma_next^2 (sigma^2 - sigma_next^2) / sigma^2."""
+    up = math.sqrt(max(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2, 0.0))
+    return math.sqrt(max(sigma_next**2 - up**2, 0.0)), up
+
+
+def euler_ancestral_step(x: torch.Tensor, eps: torch.Tensor, sigma: float, sigma_next: float,
+                         noise: torch.Tensor | None) -> torch.Tensor:
+    """Euler down to sigma_down, then fresh noise of std sigma_up (none is needed when sigma_next = 0)."""
+    down, up = ancestral_sigmas(sigma, sigma_next)
+    x = euler_step(x, eps, sigma, down)
+    return x + up * noise if up > 0 else x
+
+
 def dpmpp_first_order(i: int, steps: int, final_sigma: str) -> bool:
     """Which DPM-Solver++ 2M steps are first order (diffusers' lower_order_final): the first (no
     history yet), and the last when it goes to sigma = 0 or when there are fewer than 15 steps."""
@@ -168,12 +193,13 @@ def dpmpp_first_order(i: int, steps: int, final_sigma: str) -> bool:
 
 
 def ode_sample(eps_at, x_T: torch.Tensor, timesteps, sigmas, sampler: str, clip_x0: bool = False,
-               final_sigma: str = "zero", on_step=None) -> torch.Tensor:
+               final_sigma: str = "zero", on_step=None, noise=None) -> torch.Tensor:
     """Solve the ODE from x_T (a VP sample at sigmas[0], i.e. N(0, I) noise) down the sigma grid.
 
     eps_at(x_t, t, sigma) -> the network's noise prediction for the VP image x_t = x~ / sqrt(1 + sigma^2)
     at timestep t. Returns x~ at the final sigma: the image (x_0 itself when the final sigma is zero).
     on_step(i, x_t, x0) is called after every step with the new VP state and the x_0 predicted on the way.
+    noise(shape) -> fresh standard normal noise, for the stochastic samplers (drawn from their seed).
     """
     check_ode_sampler(sampler)
     sig = [float(s) for s in sigmas]
@@ -189,6 +215,8 @@ def ode_sample(eps_at, x_T: torch.Tensor, timesteps, sigmas, sampler: str, clip_
         x0, eps = slope(x, i)
         if sampler == "euler":
             x = euler_step(x, eps, sig[i], sig[i + 1])
+        elif sampler == "euler_ancestral":
+            x = euler_ancestral_step(x, eps, sig[i], sig[i + 1], noise(x.shape) if sig[i + 1] > 0 else None)
         elif sampler == "heun":
             x_euler = euler_step(x, eps, sig[i], sig[i + 1])
             if sig[i + 1] > 0:

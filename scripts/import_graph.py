@@ -23,13 +23,14 @@ COURSE_ONLY = {"ipywidgets", "IPython", "matplotlib"}  # what the core must not 
 LAYERS = {
     "base": ["settings", "distributed"],
     "maths": ["schedules", "forward", "tokens", "guidance", "metrics", "embeddings", "timesteps",
-              "paths", "solvers", "samplers"],
+              "paths", "solvers", "samplers", "sde", "edit"],
     "networks": ["text", "layers", "unet", "minimal_unet", "dit", "autoencoder_net", "models"],
     "files": ["data", "checkpoints", "results", "classifier"],
     "training": ["training", "autoencoder"],
     "evaluation": ["evaluate", "claims", "bench", "bridge"],
     "interface": ["cli", "__main__", "diffusion_lab", "course", "course.check", "course.colab",
-                  "course.exercises", "course.plots", "course.sampler_sweep", "course.toy2d", "course.widgets"],
+                  "course.exercises", "course.plots", "course.sampler_sweep", "course.sde_sweep", "course.toy2d",
+                  "course.widgets"],
 }
 
 

@@ -1,4 +1,4 @@
-"""A 2-D world for chapter 13: two moons, a small network, both paths, trained in seconds.
+"""A 2-D world for chapters 13 and 14: two moons, a small network, both paths, trained in seconds.
 
 The maths is the package's (paths.py, training.diffusion_loss / flow_matching_loss, samplers.ddim_step,
 samplers.flow_sample); only the data and the network are small enough to watch every particle.
@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from .. import paths, samplers, schedules, training
+from .. import forward, paths, samplers, schedules, training
 from ..embeddings import timestep_embedding
 
 
@@ -114,3 +114,31 @@ def exact_velocity(points: torch.Tensor, data: torch.Tensor, t: float) -> torch.
     d2 = (points[:, None, :] - (1 - t) * data[None]).pow(2).sum(-1)  # (N, M)
     weights = torch.softmax(-d2 / (2 * t * t), dim=1)
     return (points - weights @ data) / t
+
+
+# ------------------------------------------------------------------ chapter 14: the score on the VP path
+
+
+def score_fn(net: ToyNet):
+    """score_at(x, t) of a VP ToyNet: its noise prediction as a score, -eps / sqrt(1 - ab_t)
+    (forward.score_from_eps), for sde.walk."""
+    return lambda x, t: forward.score_from_eps(net(x, torch.tensor(t)), float(SCHEDULE.alpha_bar[t]))
+
+
+@torch.no_grad()
+def score_field(net: ToyNet, t: int, lim: float = 2.0, n: int = 17):
+    """The learned score of a VP ToyNet at timestep t on an n x n grid over [-lim, lim]^2: (points, scores)."""
+    axis = torch.linspace(-lim, lim, n)
+    xx, yy = torch.meshgrid(axis, axis, indexing="xy")
+    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+    return points, score_fn(net)(points, t)
+
+
+def exact_score(points: torch.Tensor, data: torch.Tensor, t: int) -> torch.Tensor:
+    """The score of the VP path's p_t when the data set is the finite set `data` (M, 2), in closed form:
+    p_t is a mixture of Gaussians N(sqrt(ab_t) x_0^(i), (1 - ab_t) I), so
+    grad log p_t(x) = (sqrt(ab_t) E[x_0 | x_t = x] - x) / (1 - ab_t)."""
+    ab = float(SCHEDULE.alpha_bar[t])
+    d2 = (points[:, None, :] - ab**0.5 * data[None]).pow(2).sum(-1)
+    weights = torch.softmax(-d2 / (2 * (1 - ab)), dim=1)
+    return (ab**0.5 * (weights @ data) - points) / (1 - ab)
