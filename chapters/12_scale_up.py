@@ -85,7 +85,7 @@ from diffusion_lab.course.plots import show_images
 from diffusion_lab.data import DATASETS
 from diffusion_lab.distributed import shard
 from diffusion_lab.models import count_parameters
-from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig
+from diffusion_lab.training import RECIPE_SETTINGS, TrainConfig
 
 torch.manual_seed(0)
 print(f"device: {dl.pick_device()}; CUDA GPUs: {torch.cuda.device_count()}")
@@ -160,9 +160,8 @@ plt.show()
 # %%
 mnist_cfg, cifar_cfg = TrainConfig(dataset="mnist"), TrainConfig(dataset="cifar10")
 print(f"{'setting':24s} {'mnist':>12s} {'cifar10':>12s}")
-for name in ("base_channels", *DEFAULTS):
+for name in RECIPE_SETTINGS:  # the settings the dataset decides (training.RECIPES)
     print(f"{name:24s} {str(getattr(mnist_cfg, name)):>12s} {str(getattr(cifar_cfg, name)):>12s}")
-assert set(DATASET_DEFAULTS["cifar10"]) <= {"base_channels", *DEFAULTS}
 
 for cfg in (mnist_cfg, cifar_cfg):
     model = dl.build_model(cfg.model, **cfg.model_kwargs(DATASETS[cfg.dataset]))

@@ -18,6 +18,8 @@ or "upright" likewise by its slant (the image moment mu11 / mu02). Fashion-MNIST
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,35 +31,46 @@ MAX_TOKENS = 8  # BOS + up to 7 words
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
-# The words a prompt may use for each class, per dataset; the first is the canonical one (class_prompt,
-# evaluation). These are English words, not the datasets' label strings (data.py keeps those as
-# published: Fashion-MNIST's "Trouser" is prompted as "trousers").
-CLASS_NAMES = {
-    "mnist": tuple((w, str(d)) for d, w in enumerate(DIGIT_WORDS)),
-    "fashion_mnist": (("t-shirt", "top", "tee"), ("trousers", "pants"), ("pullover", "sweater"), ("dress",),
-                      ("coat",), ("sandal",), ("shirt",), ("sneaker", "trainer"), ("bag", "handbag"),
-                      ("ankle boot", "boot")),
+
+
+@dataclass(frozen=True)
+class PromptWords:
+    """The words the prompts of one dataset use. These are English words, not the dataset's label
+    strings (data.DATASETS keeps those as published: Fashion-MNIST's "Trouser" is prompted as "trousers")."""
+
+    classes: tuple[tuple[str, ...], ...]  # per class, the words that name it; the first is the canonical one
+    nouns: tuple[str, ...]  # what names an image by its attributes only: "a thick digit", "a dark item"
+    attributes: dict[str, tuple[str, str]]  # attribute -> (low word, high word), measured by attribute_scores
+
+
+WORDS = {
+    "mnist": PromptWords(
+        classes=tuple((w, str(d)) for d, w in enumerate(DIGIT_WORDS)),
+        nouns=("digit", "number"),
+        attributes={"ink": ("thin", "thick"), "slant": ("upright", "slanted")}),
+    "fashion_mnist": PromptWords(
+        classes=(("t-shirt", "top", "tee"), ("trousers", "pants"), ("pullover", "sweater"), ("dress",),
+                 ("coat",), ("sandal",), ("shirt",), ("sneaker", "trainer"), ("bag", "handbag"),
+                 ("ankle boot", "boot")),
+        nouns=("item", "piece"),
+        attributes={"brightness": ("dark", "light")}),
 }
 PLURAL = {"trousers", "pants"}  # no article: "dark trousers"
-ATTRIBUTES = {  # attribute name -> (low word, high word), measured by image_attributes
-    "mnist": {"ink": ("thin", "thick"), "slant": ("upright", "slanted")},
-    "fashion_mnist": {"brightness": ("dark", "light")},
-}
-NOUNS = {"mnist": ("digit", "number"), "fashion_mnist": ("item", "piece")}  # "digit 7", "a dark item"
 FILLER = ("a", "an", "the", "of")
 
 
 def class_words(dataset: str) -> list[set[str]]:
     """Per class, the words that name it ("ankle" and "boot" both name an ankle boot)."""
-    return [{w for name in names for w in name.split()} for names in CLASS_NAMES[dataset]]
+    return [{w for name in names for w in name.split()} for names in WORDS[dataset].classes]
 
 
 def vocabulary(dataset: str) -> list[str]:
     """Every word the tokenizer knows for a dataset, specials first. Ids are positions in this list."""
-    if dataset not in CLASS_NAMES:
-        raise ValueError(f"no text vocabulary for {dataset!r}; text prompts exist for {', '.join(CLASS_NAMES)}.")
-    words = [w for names in CLASS_NAMES[dataset] for name in names for w in name.split()]
-    words += [w for pair in ATTRIBUTES[dataset].values() for w in pair] + list(NOUNS[dataset]) + list(FILLER)
+    if dataset not in WORDS:
+        raise ValueError(f"no text vocabulary for {dataset!r}; text prompts exist for {', '.join(WORDS)}.")
+    own = WORDS[dataset]
+    words = [w for names in own.classes for name in names for w in name.split()]
+    words += [w for pair in own.attributes.values() for w in pair] + list(own.nouns) + list(FILLER)
     return list(SPECIAL) + sorted(set(words), key=words.index)
 
 
@@ -123,7 +136,7 @@ def prompt_class(prompt: str, dataset: str) -> int:
 
 def class_prompt(label: int, dataset: str) -> str:
     """The canonical prompt of a class: "a seven", "an ankle boot", "trousers"."""
-    return with_article(CLASS_NAMES[dataset][label][0])
+    return with_article(WORDS[dataset].classes[label][0])
 
 
 def with_article(phrase: str) -> str:
@@ -192,17 +205,17 @@ def random_prompts(labels: torch.Tensor, attributes: dict[str, torch.Tensor], da
     def coin(p):
         return bool(torch.rand((), generator=generator) < p)
 
-    out = []
+    out, own = [], WORDS[dataset]
     for i, c in enumerate(labels.tolist()):
-        adjectives = [pair[attributes[name][i] // 2] for name, pair in ATTRIBUTES[dataset].items()
+        adjectives = [pair[attributes[name][i] // 2] for name, pair in own.attributes.items()
                       if attributes[name][i] != 1 and coin(0.5)]
-        name = pick(CLASS_NAMES[dataset][c])
+        name = pick(own.classes[c])
         if adjectives and coin(0.1):
-            out.append(with_article(" ".join([*adjectives, pick(NOUNS[dataset])])))  # attributes only
+            out.append(with_article(" ".join([*adjectives, pick(own.nouns)])))  # attributes only
         elif adjectives:
             out.append(with_article(" ".join([*adjectives, name])))
         else:
-            forms = [name, with_article(name)] + ([f"{pick(NOUNS[dataset])} {name}"] if dataset == "mnist" else [])
+            forms = [name, with_article(name)] + ([f"{pick(own.nouns)} {name}"] if dataset == "mnist" else [])
             out.append(pick(forms))
     return out
 

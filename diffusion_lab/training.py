@@ -65,19 +65,27 @@ DROPOUT_SEED_STRIDE = 1_000_003  # a prime: the processes' dropout seeds never m
 LOSS_WEIGHTINGS = ("simple", "min_snr")
 UNET_ONLY = ("channel_mults", "num_res_blocks", "attention", "attention_resolutions", "time_embedding", "dropout")
 # (the minimal U-Net has none of these)
-# The settings below default to None and are resolved by the dataset: the 28x28 grey images get the recipe
-# measured on a CPU (scripts/recipe_sweep.py), the 32x32 colour ones (CIFAR-10) the literature's settings
-# (Ho et al. 2020, appendix B: 2 residual blocks per level, dropout 0.1, horizontal flips, lr 2e-4 at
-# batch 128, EMA 0.9999), at a width that fits a shipped checkpoint (1.6M parameters, 6.4 MB; the paper's
-# 128 channels and levels (1, 2, 2, 2) are 35.7M). Attention stays in the middle (8x8) only: DDPM's extra
-# attention at 16x16 lowered the held-out loss neither at equal steps nor at equal time at small scale on
-# a CPU (scripts/cifar_attention.py, data/results/cifar_attention.json); --attention-resolutions 16 adds it.
-DEFAULTS = {"channel_mults": (1, 2, 2), "num_res_blocks": 1, "attention_resolutions": (), "dropout": 0.0,
-            "hflip": False, "batch_size": 64, "lr": 1e-3, "warmup": 100, "ema_decay": 0.999}
-DATASET_DEFAULTS = {
-    "cifar10": {"base_channels": 32, "num_res_blocks": 2, "dropout": 0.1, "hflip": True, "batch_size": 128,
-                "lr": 2e-4, "warmup": 1000, "ema_decay": 0.9999},
+# The recipe: every setting whose best value depends on the images, one row per dataset, each row complete
+# (TrainConfig's fields below default to None and are filled from the dataset's row). The 28x28 grey images
+# get the recipe measured on a CPU (scripts/recipe_sweep.py, chapter 04); the 32x32 colour ones (CIFAR-10)
+# the literature's settings (Ho et al. 2020, https://arxiv.org/abs/2006.11239, appendix B: 2 residual
+# blocks per level, dropout 0.1, horizontal flips, lr 2e-4 at batch 128, EMA 0.9999), at a width that fits
+# a shipped checkpoint (1.6M parameters, 6.4 MB; the paper's 128 channels and levels (1, 2, 2, 2) are
+# 35.7M). Attention stays in the middle (8x8) only: DDPM's extra attention at 16x16 lowered the held-out
+# loss neither at equal steps nor at equal time at small scale on a CPU (scripts/cifar_attention.py,
+# data/results/cifar_attention.json); --attention-resolutions 16 adds it. base_channels is the U-Net's
+# width; the minimal U-Net and the DiT keep their own (DEFAULT_WIDTH).
+_GREY_28 = {"base_channels": UNET_WIDTH, "channel_mults": (1, 2, 2), "num_res_blocks": 1,
+            "attention_resolutions": (), "dropout": 0.0, "hflip": False, "batch_size": 64, "lr": 1e-3,
+            "warmup": 100, "ema_decay": 0.999}
+RECIPES = {
+    "mnist": _GREY_28,
+    "fashion_mnist": _GREY_28,  # the MNIST recipe as measured; Fashion-MNIST was not swept on its own
+    "cifar10": {"base_channels": 32, "channel_mults": (1, 2, 2), "num_res_blocks": 2,
+                "attention_resolutions": (), "dropout": 0.1, "hflip": True, "batch_size": 128, "lr": 2e-4,
+                "warmup": 1000, "ema_decay": 0.9999},
 }
+RECIPE_SETTINGS = tuple(_GREY_28)  # the settings the dataset decides
 # Checkpoints written before a setting existed trained with these values (their JSON lacks the key).
 BEFORE_THE_SETTING = {"loss_weighting": "simple", "prediction": "eps", "path": "vp", "time_sampling": "uniform"}
 # What the training target and its weighting default to on each path (paths.py): the VP recipe's measured
@@ -103,19 +111,20 @@ def latent_channel_mults(size: int) -> tuple[int, ...]:
 
 
 def default_setting(name: str, dataset: str, model: str = "unet"):
-    """The default of a setting that depends on the dataset (DEFAULTS, DATASET_DEFAULTS); the width
-    also depends on the model (DEFAULT_WIDTH; the CIFAR-10 width is our U-Net's)."""
-    table = DATASET_DEFAULTS.get(dataset, {})
-    if name == "base_channels":
-        return table.get(name, UNET_WIDTH) if model == "unet" else DEFAULT_WIDTH.get(model)
-    return table.get(name, DEFAULTS[name])
+    """The default of a setting that the dataset decides (RECIPES); the width also depends on the
+    network (the recipe's is our U-Net's; the others keep DEFAULT_WIDTH)."""
+    if name == "base_channels" and model != "unet":
+        return DEFAULT_WIDTH.get(model)
+    return RECIPES[dataset][name] if dataset in RECIPES else None  # validate() names an unknown dataset
 
 
 def by_dataset(name: str) -> str:
-    """The help text's "(default: ...)" of a dataset-dependent setting."""
+    """The help text's "(default: ...)" of a dataset-dependent setting: the default dataset's value, then
+    each dataset whose row differs."""
     def text(value):
         return (",".join(map(str, value)) or "none") if isinstance(value, tuple) else str(value)
-    parts = [text(DEFAULTS[name])] + [f"{d}: {text(t[name])}" for d, t in DATASET_DEFAULTS.items() if name in t]
+    first, *others = RECIPES.items()
+    parts = [text(first[1][name])] + [f"{d}: {text(row[name])}" for d, row in others if row[name] != first[1][name]]
     return " (default: " + "; ".join(parts) + ")"
 
 
@@ -134,7 +143,7 @@ class TrainConfig:
     base_channels: int | None = setting(
         None, "channels at the top level (default: "
         + ", ".join(f"{w} for {m}" for m, w in DEFAULT_WIDTH.items()) + "; cifar10: "
-        + f"{DATASET_DEFAULTS['cifar10']['base_channels']} for unet)")
+        + f"{RECIPES['cifar10']['base_channels']} for unet)")
     channel_mults: tuple[int, ...] | None = setting(None, "unet only: channel multiplier per resolution level"
                                                     + by_dataset("channel_mults"), metavar="M,M,...")
     num_res_blocks: int | None = setting(None, "unet only: residual blocks per resolution level"
@@ -182,7 +191,7 @@ class TrainConfig:
         # The defaults that depend on another setting, resolved here so the config says what runs.
         if self.channel_mults is None and self.autoencoder and self.model == "unet":
             self.channel_mults = latent_channel_mults(read_config(self.autoencoder)["latent_shape"][-1])
-        for name in ("base_channels", *DEFAULTS):
+        for name in RECIPE_SETTINGS:
             if getattr(self, name) is None:
                 setattr(self, name, default_setting(name, self.dataset, self.model))
         for name, value in PATH_DEFAULTS.get(self.path, PATH_DEFAULTS["vp"]).items():

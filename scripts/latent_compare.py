@@ -110,7 +110,7 @@ def attribute_row(path: Path, per_class: int) -> dict:
     from diffusion_lab.checkpoints import load_checkpoint
     from diffusion_lab.data import load_data
     from diffusion_lab.samplers import sample
-    from diffusion_lab.text import CLASS_NAMES, attribute_scores, image_attributes, tokenizer_of, with_article
+    from diffusion_lab.text import WORDS, attribute_scores, image_attributes, tokenizer_of, with_article
 
     model, schedule, config = load_checkpoint(path)
     ae, tok = autoencoder_of(path, config), tokenizer_of(config)
@@ -122,7 +122,7 @@ def attribute_row(path: Path, per_class: int) -> dict:
     out = {"arm": "latent_text attributes", "samples_per_word": per_class * 10, "guidance": 3.0, "steps": 20}
     for name, (low, high) in (("ink", ("thin", "thick")), ("slant", ("upright", "slanted"))):
         for word in (low, high):
-            names = [CLASS_NAMES["mnist"][c][0] for c in range(10) for _ in range(per_class)]
+            names = [WORDS["mnist"].classes[c][0] for c in range(10) for _ in range(per_class)]
             prompts = [with_article(f"{word} {name}") for name in names]  # "a thick seven"
             z = sample(model, schedule, len(prompts), y=tok.encode(prompts), guidance=3.0, steps=20, seed=0,
                        progress=False)

@@ -11,7 +11,7 @@ from diffusion_lab import load_checkpoint, load_data
 from diffusion_lab.cli import main, train_command
 from diffusion_lab.data import DataError
 from diffusion_lab.evaluate import evaluate_model, largest_num, real_floor
-from diffusion_lab.training import DATASET_DEFAULTS, DEFAULTS, TrainConfig, hflip, saved_settings, train
+from diffusion_lab.training import RECIPES, TrainConfig, hflip, saved_settings, train
 from diffusion_lab.unet import Attention, UNet
 
 TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_size=4, warmup=2, checkpoint_every=0,
@@ -20,10 +20,11 @@ TINY = dict(dataset="cifar10", base_channels=8, num_res_blocks=1, T=50, batch_si
 
 def test_the_dataset_chooses_the_defaults_and_a_setting_given_wins():
     cifar, mnist = TrainConfig(dataset="cifar10"), TrainConfig(dataset="mnist")
-    for name, value in DATASET_DEFAULTS["cifar10"].items():
+    for name, value in RECIPES["cifar10"].items():
         assert getattr(cifar, name) == value, name
-    for name, value in DEFAULTS.items():
+    for name, value in RECIPES["mnist"].items():
         assert getattr(mnist, name) == value, name
+    assert RECIPES["cifar10"] != RECIPES["mnist"]
     assert cifar.hflip and not mnist.hflip and cifar.attention_resolutions == () and cifar.attention
     assert TrainConfig(dataset="cifar10", lr=1e-3, hflip=False).lr == 1e-3
     assert TrainConfig(dataset="cifar10", model="minimal").base_channels == 64, "the minimal U-Net keeps its width"
@@ -113,3 +114,13 @@ def test_cifar10_files_other_than_the_official_ones_are_never_unpickled(tmp_path
         with pytest.raises(DataError, match="are damaged"):
             load_data("cifar10", split, root=tmp_path, verbose=False)
     assert not marker.exists(), "a planted pickle ran"
+
+
+def test_the_recipe_is_one_table_with_a_complete_row_per_dataset():
+    from diffusion_lab.data import DATASETS
+    from diffusion_lab.training import RECIPE_SETTINGS
+    assert set(RECIPES) == set(DATASETS)
+    for dataset, row in RECIPES.items():
+        assert tuple(row) == RECIPE_SETTINGS, dataset
+        cfg = TrainConfig(dataset=dataset)
+        assert all(getattr(cfg, name) == value for name, value in row.items()), dataset
