@@ -27,6 +27,7 @@ DIFFUSERS_CLASSES = {
     "heun": "HeunDiscreteScheduler",
     "dpmpp2m": "DPMSolverMultistepScheduler",
     "euler_ancestral": "EulerAncestralDiscreteScheduler",
+    "dpmpp2m_sde": "DPMSolverMultistepScheduler",  # algorithm_type="sde-dpmsolver++"
 }
 _PREDICTION = {"eps": "epsilon", "v": "v_prediction"}
 
@@ -60,6 +61,7 @@ def to_diffusers(schedule: Schedule, sampler="dpmpp2m", *, spacing: str = "leadi
         "euler": clip_x0,
         "heun": final_sigma != "zero",
         "dpmpp2m": False,
+        "dpmpp2m_sde": False,
         "euler_ancestral": karras or clip_x0 or final_sigma != "zero",
     }
     if unsupported[sampler]:
@@ -76,7 +78,8 @@ def to_diffusers(schedule: Schedule, sampler="dpmpp2m", *, spacing: str = "leadi
         return cls(**common, use_karras_sigmas=karras, clip_sample=clip_x0)
     if sampler == "euler_ancestral":
         return cls(**common)
-    return cls(**common, algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint",
+    algorithm = "sde-dpmsolver++" if sampler == "dpmpp2m_sde" else "dpmsolver++"
+    return cls(**common, algorithm_type=algorithm, solver_order=2, solver_type="midpoint",
                lower_order_final=True, use_karras_sigmas=karras, final_sigmas_type=final_sigma,
                thresholding=clip_x0, sample_max_value=1.0)  # thresholding at 1.0 = clipping x_0 to [-1, 1]
 

@@ -29,6 +29,7 @@ from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
+from .guidance import check_guidance_interval
 from .paths import path_of
 from .samplers import ONLY_FOR, SAMPLERS, SPACINGS, SamplingConfig
 from .settings import pick_device
@@ -90,6 +91,17 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _interval(text: str) -> tuple[float, float]:
+    """LO,HI: two noise levels (sigma), HI may be inf: "0.3,5" -> (0.3, 5.0)."""
+    parts = [v.strip() for v in text.split(",")]
+    try:
+        if len(parts) != 2:
+            raise ValueError(f"guidance interval must be two noise levels LO,HI in sigma, got {text!r}; e.g. 0.3,5.")
+        return check_guidance_interval(parts)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _integers(text: str) -> list[int]:
@@ -204,8 +216,9 @@ def _parser() -> Parser:
                        help="FILE.safetensors, or the name of a shipped checkpoint (e.g. mnist_cfg)")
         s.add_argument("--sampler", choices=SAMPLERS,
                        help="ddpm (all T steps), ddim, euler, heun (2 model calls a step), dpmpp2m (DPM-Solver++ "
-                       "2M); a flow-matching (linear-path) checkpoint takes euler or heun; default: the one the "
-                       "checkpoint records, else ddim (linear path: euler)")
+                       "2M); stochastic: euler_ancestral, dpmpp2m_sde (DPM-Solver++ 2M SDE), edm (Karras et al.'s "
+                       "Heun with churn, 2 calls a step); a flow-matching (linear-path) checkpoint takes euler or "
+                       "heun; default: the one the checkpoint records, else ddim (linear path: euler)")
         s.add_argument("--steps", type=int, help=f"sampling steps (default: the checkpoint's recorded steps, else "
                        f"{steps}; DDPM always walks all T)")
         s.add_argument("--eta", type=finite_float, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
@@ -218,6 +231,11 @@ def _parser() -> Parser:
                        "eq. 23), > 1 spends more steps at high noise (default 1: none)")
         s.add_argument("--guidance", type=finite_float, help="classifier-free guidance scale s (conditional models; "
                        "default: the scale the checkpoint records, 1 = unguided)")
+        s.add_argument("--guidance-interval", type=_interval, metavar="LO,HI",
+                       help="guide only at noise levels sigma in [LO, HI] (Kynkaanniemi et al. 2024), plain "
+                       "conditional outside; e.g. 0.3,5; HI may be inf")
+        s.add_argument("--churn", type=finite_float, help="edm: S_churn, the fresh noise before each step "
+                       "(Karras et al. 2022, Alg. 2; default 0 = Heun)")
         s.add_argument("--clip", action="store_true", help="clip each predicted x_0 to [-1, 1]")
         s.add_argument("--no-amp", action="store_true",
                        help="float32 only (default: bf16 autocast in the network on GPUs and CPUs with native bf16)")
@@ -346,10 +364,16 @@ def sampling_config(a, model) -> SamplingConfig:
              if a.sampler not in samplers and getattr(a, name, None) is not None]
     if extra:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in extra)
-        raise UsageError(f"{flags} do not apply to {a.sampler}: {ONLY_FOR[extra[0]][1]}.")
-    if a.guidance is not None and model.num_classes is None and getattr(model, "text_encoder", None) is None:
-        raise UsageError("--guidance needs a class-conditional checkpoint; this one is unconditional.")
-    given = {name: getattr(a, name) for name in ("steps", "eta", "spacing", "karras", "final_sigma", "shift")
+        verb = "do" if len(extra) > 1 else "does"
+        raise UsageError(f"{flags} {verb} not apply to {a.sampler}: {ONLY_FOR[extra[0]][1]}.")
+    unconditional = model.num_classes is None and getattr(model, "text_encoder", None) is None
+    for flag, value in (("--guidance", a.guidance), ("--guidance-interval", a.guidance_interval)):
+        if value is not None and unconditional:
+            raise UsageError(f"{flag} needs a class-conditional checkpoint; this one is unconditional.")
+    if a.guidance_interval is not None and a.guidance is None:
+        raise UsageError("--guidance-interval limits guidance: give --guidance too, e.g. --guidance 3.")
+    given = {name: getattr(a, name) for name in ("steps", "eta", "spacing", "karras", "final_sigma", "shift",
+                                                 "churn", "guidance_interval")
              if getattr(a, name, None) is not None}
     if a.sampler != "ddpm":
         given.setdefault("steps", a.default_steps)

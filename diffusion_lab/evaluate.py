@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -136,6 +137,10 @@ def evaluate_model(model, schedule, dataset: str, config: SamplingConfig | None 
         result |= {"spacing": cfg.spacing}
     if path == "vp" and sampler in SIGMA_SAMPLERS:
         result |= {"karras": cfg.karras, "final_sigma": cfg.final_sigma}
+    if sampler == "edm":
+        result["churn"] = cfg.churn
+    if cfg.guidance_interval is not None:  # [lo, hi] in sigma; an open end is written as null (JSON has no inf)
+        result["guidance_interval"] = [v if math.isfinite(v) else None for v in cfg.guidance_interval]
     if labels is not None:
         result["class_accuracy"] = round(class_accuracy(preds, labels), 4)
         result["within_class_spread"] = round(within_class_spread(feats, labels), 3)

@@ -7,6 +7,10 @@ dropping labels during training). Sampling extrapolates from the second towards 
         = (1 + w) * eps_c - w * eps_u          (Ho & Salimans' eq. 6, with s = 1 + w)
 
 s = 1 (w = 0) is plain conditional sampling; s = 0 (w = -1) is unconditional; s > 1 sharpens.
+
+Guidance in a limited interval (Kynkaanniemi et al. 2024, https://arxiv.org/abs/2404.07724): guide only
+at noise levels sigma in [lo, hi] and sample plainly conditional (s = 1) outside it. Guidance at high
+noise pushes every sample of a class towards the same few shapes; at low noise it does little.
 """
 
 from __future__ import annotations
@@ -26,6 +30,29 @@ def check_guidance(scale) -> float | None:
     if not math.isfinite(scale):
         raise ValueError(f"guidance scale must be a finite number, got {scale}; try 1.0 to 7.0.")
     return scale
+
+
+def check_guidance_interval(interval) -> tuple[float, float] | None:
+    """None (guide everywhere) or (lo, hi) in sigma with 0 <= lo < hi (hi may be inf)."""
+    if interval is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"guidance interval must be two noise levels LO,HI in sigma, got {interval!r}; "
+                         "e.g. 0.3,5 (Kynkaanniemi et al. 2024).") from None
+    if math.isnan(lo) or math.isnan(hi) or not 0 <= lo < hi or math.isinf(lo):
+        raise ValueError(f"guidance interval must be LO,HI in sigma with 0 <= LO < HI, got {lo:g},{hi:g}; "
+                         "e.g. 0.3,5.")
+    return lo, hi
+
+
+def scale_at(scale: float | None, sigma: float, interval: tuple[float, float] | None) -> float | None:
+    """The guidance scale at noise level sigma: `scale` inside the interval (or everywhere without one),
+    1 (plain conditional) outside it."""
+    if scale is None or interval is None or interval[0] <= sigma <= interval[1]:
+        return scale
+    return 1.0
 
 
 def apply_guidance(eps_c: torch.Tensor, eps_u: torch.Tensor, scale: float) -> torch.Tensor:

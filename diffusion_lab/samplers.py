@@ -27,15 +27,15 @@ from torch import nn
 
 from . import paths, solvers
 from .forward import check_prediction, eps_from_prediction, eps_from_x0, posterior, predict_x0, prediction_of
-from .guidance import check_guidance, guided_eps
+from .guidance import check_guidance, check_guidance_interval, guided_eps, scale_at
 from .schedules import Schedule
 from .settings import autocast_dtype, progress_bar
 from .timesteps import SPACINGS, ddim_timesteps  # noqa: F401  (re-exported: chapters import them from here)
 
 VARIANCES = ("posterior", "beta")
-SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2m", "euler_ancestral")  # the last four: solvers.py
+SAMPLERS = ("ddpm", "ddim", *solvers.SIGMA_SAMPLERS)  # all but the first two: solvers.py
 # which samplers walk which path; the first is the path's default
-PATH_SAMPLERS = {"vp": ("ddim", "ddpm", "euler", "heun", "dpmpp2m", "euler_ancestral"), "linear": ("euler", "heun")}
+PATH_SAMPLERS = {"vp": ("ddim", "ddpm", *solvers.SIGMA_SAMPLERS), "linear": ("euler", "heun")}
 
 
 def ddpm_step(x_t, eps, t: int, schedule: Schedule, variance="posterior", clip_x0=False, noise=None):
@@ -116,6 +116,8 @@ class SamplingConfig:
     variance: str = "posterior"  # DDPM's sigma_t^2: beta_tilde_t or beta_t (eq. 6-7, sec. 3.2)
     clip_x0: bool = False  # clip each predicted x_0 to [-1, 1] (diffusers' clip_sample)
     guidance: float | None = None  # classifier-free guidance scale s (https://arxiv.org/abs/2207.12598)
+    guidance_interval: tuple[float, float] | None = None  # guide only for sigma in [lo, hi] (arXiv 2404.07724)
+    churn: float = 0.0  # edm: S_churn, the fresh noise added before each Heun step (arXiv 2206.00364, Alg. 2)
     amp: bool = False  # bf16 autocast in the network where native (settings.autocast_dtype)
     shift: float = 1.0  # linear path: time shifting (Esser et al. 2024, https://arxiv.org/abs/2403.03206, eq. 23)
 
@@ -129,6 +131,11 @@ class SamplingConfig:
                                  "sampler.")
         check_eta(self.eta)
         check_guidance(self.guidance)
+        solvers.check_churn(self.churn)
+        object.__setattr__(self, "guidance_interval", check_guidance_interval(self.guidance_interval))
+        if self.guidance_interval is not None and self.guidance is None:
+            raise ValueError("a guidance interval limits classifier-free guidance: give a guidance scale too, "
+                             "e.g. guidance=3.")
         paths.shift_time(0.5, self.shift)  # checks the shift
         for name, choices in (("spacing", SPACINGS), ("final_sigma", solvers.FINAL_SIGMAS),
                               ("variance", VARIANCES)):
@@ -161,8 +168,9 @@ ONLY_FOR = {
     "steps": (_STEPPED, "DDPM always walks all T steps"),
     "eta": (("ddim",), "eta is DDIM's fresh noise; the other samplers add none"),
     "spacing": (_STEPPED, "DDPM always walks all T steps"),
-    "karras": (solvers.SIGMA_SAMPLERS, "they set the noise levels of euler, heun, dpmpp2m and euler_ancestral"),
-    "final_sigma": (solvers.SIGMA_SAMPLERS, "they set the noise levels of euler, heun, dpmpp2m and euler_ancestral"),
+    "karras": (solvers.SIGMA_SAMPLERS, "they set the noise levels of " + ", ".join(solvers.SIGMA_SAMPLERS)),
+    "final_sigma": (solvers.SIGMA_SAMPLERS, "they set the noise levels of " + ", ".join(solvers.SIGMA_SAMPLERS)),
+    "churn": (("edm",), "churn is the fresh noise of EDM's stochastic Heun sampler"),
     "variance": (("ddpm",), "the choice of variance is DDPM's"),
     "shift": (("euler", "heun"), "time shifting moves the steps of euler and heun on the linear path"),
 }
@@ -209,7 +217,9 @@ def sample(
 
     def eps_at(x_t, t, alpha_bar):  # eps_theta(x_t, t, y), guided and converted from v when needed
         tt = torch.full((len(x_t),), t, device=x.device, dtype=torch.long if float(t).is_integer() else torch.float64)
-        return model_eps(model, x_t, tt, alpha_bar, y, cfg.guidance, prediction, amp_dtype)
+        sigma = float(((1 - alpha_bar) / alpha_bar) ** 0.5)  # for the guidance interval
+        guidance = scale_at(cfg.guidance, sigma, cfg.guidance_interval)
+        return model_eps(model, x_t, tt, alpha_bar, y, guidance, prediction, amp_dtype)
 
     def keep(x_t, x0):
         if return_trajectory:
@@ -224,7 +234,8 @@ def sample(
             bar = progress_bar(total=cfg.num_steps, desc=cfg.sampler, disable=not progress, leave=False)
             x = flow_sample(lambda x_t, t: model_output(model, x_t, torch.full((len(x_t),), t * paths.TIME_SCALE,
                                                                               device=x.device, dtype=torch.float64),
-                                                        y, cfg.guidance, amp_dtype),
+                                                        y, scale_at(cfg.guidance, t / max(1 - t, 1e-12),
+                                                                    cfg.guidance_interval), amp_dtype),
                             x, ts, cfg.sampler, cfg.clip_x0, lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)))
             bar.close()
             ts = [float(t) for t in ts[:-1]]
@@ -247,7 +258,8 @@ def sample(
             x = solvers.ode_sample(lambda x_t, t, sigma: eps_at(x_t, t, 1 / (1 + sigma**2)), x, ts, sigmas,
                                    cfg.sampler, cfg.clip_x0, cfg.final_sigma,
                                    lambda i, x_t, x0: (bar.update(1), keep(x_t, x0)),
-                                   noise=lambda shape: _noise(shape, gen, x.device))
+                                   noise=lambda shape: _noise(shape, gen, x.device), churn=cfg.churn,
+                                   t_of=lambda sigma: solvers.t_of_sigma(sigma, schedule))
             bar.close()
             ts = [int(t) if float(t).is_integer() else float(t) for t in ts]
     model.train(was_training)

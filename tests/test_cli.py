@@ -185,17 +185,23 @@ SAMPLE_BAD = [
     (["--steps", "0"], "steps must be an integer in 1..T=50"),
     (["--steps", "51"], "steps must be an integer in 1..T=50"),
     (["--eta", "2"], "eta must be in [0, 1]"),
-    (["--sampler", "ddpm", "--steps", "5"], "--steps do not apply to ddpm: DDPM always walks all T steps"),
-    (["--sampler", "ddpm", "--spacing", "trailing"], "--spacing do not apply to ddpm"),
-    (["--sampler", "ddim", "--karras"], "--karras do not apply to ddim: they set the noise levels"),
-    (["--sampler", "ddim", "--final-sigma", "sigma_min"], "--final-sigma do not apply to ddim"),
-    (["--sampler", "dpmpp2m", "--eta", "0.5"], "--eta do not apply to dpmpp2m: eta is DDIM's fresh noise"),
+    (["--sampler", "ddpm", "--steps", "5"], "--steps does not apply to ddpm: DDPM always walks all T steps"),
+    (["--sampler", "ddpm", "--spacing", "trailing"], "--steps, --spacing do not apply to ddpm"),
+    (["--sampler", "ddim", "--karras"], "--karras does not apply to ddim: they set the noise levels"),
+    (["--sampler", "ddim", "--final-sigma", "sigma_min"], "--final-sigma does not apply to ddim"),
+    (["--sampler", "dpmpp2m", "--eta", "0.5"], "--eta does not apply to dpmpp2m: eta is DDIM's fresh noise"),
     (["--sampler", "euler", "--final-sigma", "one"], "invalid choice: 'one'"),
     (["--sampler", "heun", "--steps", "51"], "steps must be an integer in 1..T=50"),
     (["--sampler", "euler_a"], "invalid choice: 'euler_a'"),
     (["--spacing", "sideways"], "invalid choice: 'sideways'"),
     (["--seed", "-1"], "must be an integer in 0..2**63-1"),
     (["--device", "tpu9"], "not a device this course runs on"),
+    (["--sampler", "heun", "--churn", "3"], "--churn does not apply to heun: churn is the fresh noise of EDM's"),
+    (["--sampler", "edm", "--churn", "-1"], "churn must be a finite number >= 0"),
+    (["--sampler", "edm", "--churn", "inf"], "argument --churn: must be a finite number, got inf"),
+    (["--labels", "1", "--guidance", "3", "--guidance-interval", "5,1"], "0 <= LO < HI, got 5,1"),
+    (["--labels", "1", "--guidance", "3", "--guidance-interval", "1"], "two noise levels LO,HI in sigma, got '1'"),
+    (["--labels", "1", "--guidance", "3", "--guidance-interval", "nan,1"], "0 <= LO < HI"),
 ]
 
 
@@ -209,6 +215,7 @@ UNCOND_BAD = [
     (["--labels", "1"], "this checkpoint is unconditional"),
     (["--per-class", "1"], "this checkpoint is unconditional"),
     (["--guidance", "3"], "--guidance needs a class-conditional checkpoint"),
+    (["--guidance-interval", "0.3,5"], "--guidance-interval needs a class-conditional checkpoint"),
 ]
 
 
@@ -241,7 +248,7 @@ def test_sample_finds_a_shipped_checkpoint_by_name(tmp_path, monkeypatch):
 EVALUATE_BAD = [
     (["--num", "0"], "must be a positive integer"),
     (["--num", "6000"], "exceeds half the test set"),
-    (["--sampler", "ddpm", "--eta", "0.5"], "--eta do not apply to ddpm"),
+    (["--sampler", "ddpm", "--eta", "0.5"], "--eta does not apply to ddpm"),
     (["--sampler", "dpmpp2m", "--steps", "50", "--spacing", "linspace"], "visit a noise level twice"),
     (["--guidance", "inf"], "argument --guidance: must be a finite number, got inf"),
     (["--steps", "0"], "steps must be an integer in 1..T=50"),

@@ -1,8 +1,11 @@
 """Samplers: determinism, reproducibility, trajectories, guidance identities, the DDIM grid."""
 
+import math
+
 import pytest
 import torch
 
+import diffusion_lab as dl
 from diffusion_lab import UNet, ddim_timesteps, make_schedule, sample
 from diffusion_lab.guidance import guided_eps
 
@@ -167,7 +170,7 @@ def test_one_sampling_config_says_which_option_goes_with_which_sampler(tiny):
 
     for name, (samplers, why) in ONLY_FOR.items():
         value = {"steps": 5, "eta": 0.5, "spacing": "trailing", "karras": True, "final_sigma": "sigma_min",
-                 "variance": "beta", "shift": 3.0}[name]
+                 "variance": "beta", "shift": 3.0, "churn": 5.0}[name]
         for sampler in SAMPLERS:
             if sampler in samplers:
                 assert getattr(SamplingConfig(sampler=sampler, **{name: value}), name) == value
@@ -182,3 +185,31 @@ def test_one_sampling_config_says_which_option_goes_with_which_sampler(tiny):
     assert torch.equal(a, b) and torch.equal(a, c)
     with pytest.raises(ValueError, match="unknown sampler"):
         SamplingConfig(sampler="plms")
+
+
+def test_guidance_interval_guides_inside_and_not_outside():
+    from diffusion_lab.guidance import check_guidance_interval, scale_at
+    assert scale_at(3.0, 2.0, (0.3, 5.0)) == 3.0 and scale_at(3.0, 9.0, (0.3, 5.0)) == 1.0
+    assert scale_at(3.0, 0.1, (0.3, 5.0)) == 1.0 and scale_at(3.0, 0.1, None) == 3.0
+    assert scale_at(None, 1, (0, 1)) is None
+    assert check_guidance_interval(("0.3", "inf")) == (0.3, math.inf)
+    for bad in ((1, 1), (-1, 2), (2, 1), (math.nan, 1), (math.inf, math.inf), "ab", (1,)):
+        with pytest.raises(ValueError, match="guidance interval must be"):
+            check_guidance_interval(bad)
+    torch.manual_seed(0)
+    model = UNet(image_size=8, base_channels=8, channel_mults=(1, 2), num_classes=3)
+    with torch.no_grad():  # out of its zero-initialised output layer, so the label changes the prediction
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    schedule = make_schedule("linear", 50)
+    for sampler in ("ddim", "dpmpp2m", "ddpm"):
+        kw = dict(y=[0, 1], sampler=sampler, steps=None if sampler == "ddpm" else 6, seed=0, progress=False)
+        guided, plain = (dl.sample(model, schedule, guidance=s, **kw) for s in (3.0, 1.0))
+        everywhere = dl.sample(model, schedule, guidance=3.0, guidance_interval=(0, math.inf), **kw)
+        nowhere = dl.sample(model, schedule, guidance=3.0, guidance_interval=(1e6, 1e7), **kw)
+        part = dl.sample(model, schedule, guidance=3.0, guidance_interval=(0.3, 10.0), **kw)
+        torch.testing.assert_close(everywhere, guided, rtol=0, atol=0)
+        torch.testing.assert_close(nowhere, plain, rtol=0, atol=0)
+        assert (part - guided).abs().max() > 1e-4 and (part - plain).abs().max() > 1e-4, sampler
+    with pytest.raises(ValueError, match="give a guidance scale too"):
+        dl.samplers.SamplingConfig(guidance_interval=(0.3, 5))

@@ -140,3 +140,106 @@ def test_euler_ancestral_matches_diffusers_step_for_step_float64(monkeypatch, sp
 def test_euler_ancestral_options_diffusers_lacks_are_refused():
     with pytest.raises(ValueError, match="no equivalent"):
         to_diffusers(make_schedule("linear", T), "euler_ancestral", karras=True)
+
+
+from diffusers.schedulers import scheduling_dpmsolver_multistep as dpm  # noqa: E402
+
+
+@pytest.mark.parametrize("spacing,karras,final", [("leading", False, "zero"), ("trailing", True, "zero"),
+                                                  ("linspace", False, "sigma_min"), ("trailing", False, "sigma_min")])
+@pytest.mark.parametrize("steps", [7, 20])
+def test_dpmpp2m_sde_matches_diffusers_step_for_step_float64(monkeypatch, spacing, karras, final, steps):
+    monkeypatch.setattr(dpm, "torch", _As64(torch))
+    monkeypatch.setattr(dpm, "np", _As64(np))
+    g = torch.Generator().manual_seed(6)
+    shape = (3, 1, 8, 8)
+    noises = [torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(steps)]
+    schedule, model = make_schedule("linear", T), Toy()
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    ref = to_diffusers(schedule, "dpmpp2m_sde", spacing=spacing, karras=karras, final_sigma=final)
+    assert ref.config.algorithm_type == "sde-dpmsolver++"
+    ref.set_timesteps(steps)
+    x, theirs = x_T.clone(), []  # DPM-Solver keeps the VP x_t
+    for i, t in enumerate(ref.timesteps):
+        x = ref.step(model(x, t), t, x, variance_noise=noises[i]).prev_sample
+        theirs.append(x)
+
+    ours_noise = iter(noises)
+    ts, sigmas = solvers.sigma_grid(schedule, steps, "dpmpp2m_sde", spacing, karras, final)
+    np.testing.assert_allclose(sigmas, ref.sigmas.double().numpy(), rtol=1e-12)
+    mine = []
+    solvers.ode_sample(lambda x_t, t, sigma: model(x_t, torch.full((len(x_t),), t, dtype=torch.float64)), x_T, ts,
+                       sigmas, "dpmpp2m_sde", final_sigma=final, on_step=lambda i, x_t, x0: mine.append(x_t),
+                       noise=lambda shape: next(ours_noise))
+    assert len(mine) == len(theirs) == steps
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        assert (a - b).abs().max() < 1e-9, f"step {i}"
+    ode = solvers.ode_sample(lambda x_t, t, sigma: model(x_t, torch.full((len(x_t),), t, dtype=torch.float64)),
+                             x_T, ts, sigmas, "dpmpp2m", final_sigma=final)
+    assert (ode / (1 + sigmas[-1] ** 2) ** 0.5 - mine[-1]).abs().max() > 1e-3  # the noise is used
+
+
+def _edm_algorithm_2(D, x0, t_steps, S_churn, S_tmax, rng):
+    """Karras et al. 2022, Algorithm 2, written out line by line (S_tmin = 0, S_noise = 1).
+    D(x, sigma) is the denoiser; t_steps are the noise levels t_0 > ... > t_N = 0."""
+    N = len(t_steps) - 1
+    x_next = x0 * t_steps[0]  # line 1: x_0 ~ N(0, t_0^2 I)
+    for i in range(N):  # line 2
+        t_cur, t_nxt, x_cur = t_steps[i], t_steps[i + 1], x_next
+        gamma = min(S_churn / N, math.sqrt(2) - 1) if 0 <= t_cur <= S_tmax else 0.0  # line 3
+        t_hat = t_cur + gamma * t_cur  # line 5
+        x_hat = x_cur + math.sqrt(t_hat**2 - t_cur**2) * rng() if gamma > 0 else x_cur  # lines 4, 6
+        d_cur = (x_hat - D(x_hat, t_hat)) / t_hat  # line 7
+        x_next = x_hat + (t_nxt - t_hat) * d_cur  # line 8
+        if t_nxt != 0:  # lines 9-11: the second-order correction
+            d_prime = (x_next - D(x_next, t_nxt)) / t_nxt
+            x_next = x_hat + (t_nxt - t_hat) * (0.5 * d_cur + 0.5 * d_prime)
+    return x_next
+
+
+@pytest.mark.parametrize("churn", [0.0, 5.0, 40.0, 1000.0])
+def test_edm_sampler_is_karras_algorithm_2(churn):
+    schedule, model = make_schedule("linear", T), Toy()
+    steps = 12
+    ts, sigmas = solvers.sigma_grid(schedule, steps, "edm", "trailing", karras=True)
+    t_of = lambda sigma: float(solvers.t_of_sigma(sigma, schedule))
+    t_at = {float(s): float(t) for s, t in zip(sigmas, ts)}
+
+    def eps(x_vp, t):
+        return model(x_vp, torch.full((len(x_vp),), t, dtype=torch.float64))
+
+    def D(x, sigma):  # the denoiser of the VP network, in sigma space
+        t = t_at.get(float(sigma), None)
+        return x - sigma * eps(x / math.sqrt(1 + sigma**2), t_of(sigma) if t is None else t)
+
+    x_T = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    gamma = min(churn / steps, math.sqrt(2) - 1)
+    expected = _edm_algorithm_2(D, x_T, [float(s) for s in sigmas], churn, float(sigmas[0]) / (1 + gamma),
+                                lambda: torch.randn(x_T.shape, generator=g1, dtype=torch.float64))
+    # Alg. 2 starts from x~ = t_0 n; ours from a VP x_T, which is x~ / sqrt(1 + t_0^2): the same point
+    x_T_vp = x_T * sigmas[0] / math.sqrt(1 + sigmas[0] ** 2)
+    ours = solvers.ode_sample(lambda x_t, t, sigma: eps(x_t, t), x_T_vp, ts, sigmas, "edm", churn=churn, t_of=t_of,
+                              noise=lambda shape: torch.randn(shape, generator=g2, dtype=torch.float64))
+    assert (ours - expected).abs().max() < 1e-9 * max(1.0, float(expected.abs().max()))
+    heun = solvers.ode_sample(lambda x_t, t, sigma: eps(x_t, t), x_T_vp, ts, sigmas, "heun")
+    if churn == 0:
+        torch.testing.assert_close(ours, heun, rtol=0, atol=0)
+    else:
+        assert (ours - heun).abs().max() > 1e-3, "churn adds noise"
+
+
+def test_edm_and_dpmpp2m_sde_through_sample_and_their_calls():
+    schedule = make_schedule("linear", T)
+    a = sample(Toy(), schedule, 2, sampler="edm", steps=6, churn=10, karras=True, spacing="trailing", progress=False)
+    b = sample(Toy(), schedule, 2, sampler="edm", steps=6, churn=10, karras=True, spacing="trailing", progress=False)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert solvers.model_calls("edm", 6) == 11 and solvers.steps_for_calls("edm", 11) == 6
+    c = sample(Toy(), schedule, 2, sampler="dpmpp2m_sde", steps=6, progress=False)
+    assert torch.isfinite(c).all()
+    with pytest.raises(ValueError, match="churn does not apply to heun"):
+        sample(Toy(), schedule, 2, sampler="heun", steps=6, churn=1, progress=False)
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="churn must be a finite number >= 0"):
+            sample(Toy(), schedule, 2, sampler="edm", steps=6, churn=bad, progress=False)
