@@ -29,6 +29,7 @@ from .autoencoder import AutoencoderConfig
 from .checkpoints import CheckpointError, atomic_write, checkpoint_paths, pretrained_path
 from .data import DATASETS, DataError, download_data, to_uint8
 from .distributed import is_main_process, world_size
+from .edit import EDIT_DEFAULTS
 from .guidance import check_guidance_interval
 from .paths import path_of
 from .samplers import ONLY_FOR, SAMPLERS, SPACINGS, SamplingConfig
@@ -252,6 +253,31 @@ def _parser() -> Parser:
             s.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels) or FILE.png (grid)")
         s.set_defaults(default_steps=steps)
 
+    e = sub.add_parser("edit", help="inpaint (--mask) or redraw (--strength) your images with a checkpoint")
+    e.add_argument("--checkpoint", required=True, help="a generator: FILE.safetensors or a shipped name (mnist_cfg)")
+    e.add_argument("--images", required=True, help="FILE.npz holding `images`: uint8, (N, H, W), (N, C, H, W) "
+                   "or (N, H, W, C) as `sample` writes them")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--mask", help="inpainting (RePaint): FILE.npz holding `mask`, bool or 0/1 uint8, (H, W) for "
+                   "all images or (N, H, W); 1 = keep, 0 = generate")
+    g.add_argument("--strength", type=finite_float, help="image-to-image (SDEdit): how far towards noise to go "
+                   "before redrawing, in (0, 1]; 0.3 cleans up, 1 draws anew")
+    cond = e.add_mutually_exclusive_group()
+    cond.add_argument("--labels", type=_integers, help="the class to complete towards: one for all images or "
+                      "one per image")
+    cond.add_argument("--prompt", help='text models: a prompt in words for all images, e.g. "a thick seven"')
+    e.add_argument("--guidance", type=finite_float, help="classifier-free guidance scale (default: the scale the "
+                   "checkpoint records, 1 = unguided)")
+    e.add_argument("--steps", type=_count, help=f"denoising steps (default {EDIT_DEFAULTS['steps']}; "
+                   "image-to-image walks about strength x steps)")
+    e.add_argument("--jumps", type=_integer, help=f"inpainting: RePaint's resampling jumps, 0 for none "
+                   f"(default {EDIT_DEFAULTS['jumps']})")
+    e.add_argument("--jump-length", type=_count, help=f"inpainting: steps per jump (default "
+                   f"{EDIT_DEFAULTS['jump_length']})")
+    e.add_argument("--seed", type=_seed, default=0)
+    e.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    e.add_argument("--out", required=True, help="FILE.npz (uint8 images + labels, as `sample`) or FILE.png (grid)")
+
     sub.add_parser("bench", help="training and sampling speed against this machine's measured ceiling "
                    "(the best of a large matmul and a large convolution)")
 
@@ -384,14 +410,18 @@ def sampling_config(a, model) -> SamplingConfig:
         raise UsageError(f"--checkpoint {a.checkpoint}: {err}" if "path" in str(err) else str(err)) from None
 
 
+def _label_flags(a, sep: str) -> str:
+    return "--labels" if getattr(a, "command", None) == "edit" else f"--labels{sep}--per-class"
+
+
 def sample_labels(a, num_classes, text=False):
     """The label per image from --labels / --per-class, or None for unconditional sampling."""
     if a.labels is None and a.per_class is None:
         if a.guidance is not None:
-            raise UsageError("--guidance needs labels to guide towards: add --labels or --per-class.")
+            raise UsageError(f"--guidance needs labels to guide towards: add {_label_flags(a, ' or ')}.")
         return None
     if num_classes is None:
-        raise UsageError("this checkpoint is unconditional: drop --labels/--per-class.")
+        raise UsageError(f"this checkpoint is unconditional: drop {_label_flags(a, '/')}.")
     if a.labels is not None:
         bad = [v for v in a.labels if not 0 <= v < num_classes]
         if bad and text:
@@ -464,6 +494,11 @@ def cmd_sample(a) -> None:
 
         with torch.no_grad():
             x = ae.decode(x)
+    write_images(out, x, labels, nrow=a.per_class)
+
+
+def write_images(out: Path, x, labels, nrow=None) -> None:
+    """--out: an .npz of uint8 images (N, H, W, C) and labels, or a .png grid; written whole or not at all."""
     if out.suffix == ".npz":
         lab = np.asarray(labels, dtype=np.int64)
 
@@ -473,12 +508,131 @@ def cmd_sample(a) -> None:
     else:
         from torchvision.utils import save_image
 
-        nrow = a.per_class if a.per_class else int(np.ceil(np.sqrt(num)))
+        nrow = nrow or int(np.ceil(np.sqrt(len(x))))
 
         def write(tmp):  # [-1, 1] -> [0, 1], one grid, white between images
             save_image(((x.float() + 1) / 2).clamp(0, 1), tmp, nrow=nrow, padding=2, pad_value=1.0, format="png")
     atomic_write(out, write)
-    print(f"wrote {num} images to {out}")
+    print(f"wrote {len(x)} images to {out}")
+
+
+def _read_npz(flag: str, path: str, key: str) -> np.ndarray:
+    """One array of an .npz file the user gave, or a one-line error that names the file and the fix."""
+    p = Path(path)
+    if p.suffix != ".npz":
+        raise UsageError(f"{flag} {path}: expected an .npz file (numpy.savez) holding `{key}`.")
+    if not p.is_file():
+        raise UsageError(f"{flag} {path}: no such file.")
+    try:
+        with np.load(p, allow_pickle=False) as f:  # no pickles: loading runs no code
+            if key not in f:
+                raise UsageError(f"{flag} {path} holds {', '.join(f.files) or 'nothing'}, not `{key}`: save it "
+                                 f"with numpy.savez(file, {key}=...).")
+            return f[key]
+    except (OSError, ValueError) as err:
+        if isinstance(err, UsageError):
+            raise
+        raise UsageError(f"{flag} {path} is not a readable .npz file ({err}).") from None
+
+
+def edit_images(array: np.ndarray, channels: int, size: int, path: str):
+    """--images: uint8 (N, H, W), (N, C, H, W) or (N, H, W, C) -> floats (N, C, H, W) in [-1, 1]."""
+    from .data import from_uint8
+
+    if array.dtype != np.uint8:
+        raise UsageError(f"--images {path}: images must be uint8 pixels 0..255, got {array.dtype}; convert with "
+                         "numpy's astype(np.uint8) after scaling to 0..255.")
+    want = (f"(N, {size}, {size}), " if channels == 1 else "") + \
+        f"(N, {channels}, {size}, {size}) or (N, {size}, {size}, {channels})"
+    shape = array.shape
+    if array.ndim == 3 and channels == 1 and shape[1:] == (size, size):
+        return from_uint8(array)
+    if array.ndim == 4 and shape[1:] == (channels, size, size):
+        return from_uint8(np.ascontiguousarray(np.moveaxis(array, 1, -1)))
+    if array.ndim == 4 and shape[1:] == (size, size, channels):
+        return from_uint8(array)
+    raise UsageError(f"--images {path}: images of shape {shape} do not fit this checkpoint, which makes "
+                     f"{channels}x{size}x{size} images: give {want}.")
+
+
+def edit_mask(array: np.ndarray, n: int, size: int, path: str) -> np.ndarray:
+    """--mask: bool or 0/1 uint8, (H, W) or (N, H, W) -> float32 of 0 (generate) and 1 (keep)."""
+    if array.dtype != np.bool_ and not (array.dtype == np.uint8 and np.isin(array, (0, 1)).all()):
+        raise UsageError(f"--mask {path}: the mask must be bool or uint8 of 0 and 1 (1 = keep, 0 = generate), "
+                         f"got {array.dtype}" + ("" if array.dtype != np.uint8 else " with other values") + ".")
+    if array.shape not in ((size, size), (n, size, size)):
+        raise UsageError(f"--mask {path}: a mask of shape {array.shape} does not fit {n} images of {size}x{size}: "
+                         f"give ({size}, {size}) for all images or ({n}, {size}, {size}).")
+    m = array.astype(np.float32)
+    if (m.reshape(-1, size * size) == 1).all(axis=1).any():
+        raise UsageError(f"--mask {path} keeps every pixel of an image, so there is nothing to inpaint: mark the "
+                         "pixels to generate with 0 (or use --strength to redraw the whole image).")
+    return m
+
+
+def cmd_edit(a) -> None:
+    import torch
+
+    from .autoencoder import autoencoder_of
+    from .checkpoints import load_checkpoint, recorded_sampling
+    from .edit import check_strength, image_to_image, inpaint
+
+    out = Path(a.out)
+    if out.suffix not in (".npz", ".png"):
+        raise UsageError(f"--out must end in .npz or .png, got {out.name!r}.")
+    _check_out_folder(out)
+    if a.strength is not None:
+        try:
+            check_strength(a.strength)
+        except ValueError as err:
+            raise UsageError(f"--strength: {err}") from None
+        for flag, value in (("--jumps", a.jumps), ("--jump-length", a.jump_length)):
+            if value is not None:
+                raise UsageError(f"{flag} is inpainting's (with --mask); image-to-image (--strength) has no jumps.")
+    if a.jumps is not None and a.jumps < 0:
+        raise UsageError(f"--jumps must be an integer >= 0, got {a.jumps}.")
+    path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
+    model, schedule, config = load_checkpoint(path, device=device)
+    if not hasattr(model, "num_classes"):
+        raise UsageError(f"--checkpoint {a.checkpoint} is an autoencoder, not a generator: give a generator "
+                         "checkpoint, e.g. --checkpoint mnist_cfg (or mnist_latent, which edits through it).")
+    ae = autoencoder_of(path, config, device=device)
+    pixels = ae if ae is not None else model
+    images = edit_images(_read_npz("--images", a.images, "images"), pixels.in_channels, pixels.image_size, a.images)
+    n = len(images)
+    a.num, a.per_class = n, None
+    if a.labels is not None and len(a.labels) == 1:
+        a.labels = a.labels * n  # one class for every image
+    if a.labels is not None and len(a.labels) != n:
+        raise UsageError(f"--labels gives {len(a.labels)} classes for {n} images: give one for all or one per image.")
+    mask = None
+    if a.mask is not None:
+        mask = edit_mask(_read_npz("--mask", a.mask, "mask"), n, pixels.image_size, a.mask)
+    conditioned = a.labels is not None or a.prompt is not None
+    note = ""
+    if a.guidance is None and conditioned and "guidance" in recorded_sampling(config):
+        a.guidance = recorded_sampling(config)["guidance"]
+        note = (f"using the checkpoint's recorded --guidance {a.guidance:g} (give the flag to change it; "
+                "--guidance 1 edits unguided)")
+    y, labels = sample_condition(a, model, config)
+    if y is None and a.guidance is not None:
+        raise UsageError("--guidance needs something to guide towards: add --labels or --prompt.")
+    if note:
+        print(note, file=sys.stderr)
+    images = images.to(device)
+    if isinstance(y, list):
+        y = torch.tensor(y, device=device)
+    elif y is not None:
+        y = y.to(device)
+    steps = a.steps or EDIT_DEFAULTS["steps"]
+    if mask is not None:
+        x = inpaint(model, schedule, images, torch.from_numpy(mask), y=y, guidance=a.guidance, steps=steps,
+                    jumps=EDIT_DEFAULTS["jumps"] if a.jumps is None else a.jumps,
+                    jump_length=a.jump_length or EDIT_DEFAULTS["jump_length"], seed=a.seed, autoencoder=ae)
+    else:
+        x = image_to_image(model, schedule, images, a.strength, y=y, guidance=a.guidance, steps=steps, seed=a.seed,
+                           autoencoder=ae)
+    write_images(out, x, labels)
 
 
 def cmd_evaluate(a) -> None:
@@ -526,6 +680,8 @@ def main(argv=None) -> int:
             cmd_sample(a)
         elif a.command == "evaluate":
             cmd_evaluate(a)
+        elif a.command == "edit":
+            cmd_edit(a)
         elif a.command == "bench":
             from .bench import main as bench_main
 

@@ -10,19 +10,23 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib import ticker
 
+from ..edit import EDIT_DEFAULTS
+
 BUDGETS = (10, 20, 50, 100)  # model calls per image (EDM's Heun steps: 2N - 1)
 # (label, sampler, options): the stochastic samplers of the sweep, every one at s = 1 and n = 1000
 STOCHASTIC = (
     ("DDIM, eta = 1", "ddim", {"eta": 1.0, "spacing": "trailing"}),
     ("Euler ancestral", "euler_ancestral", {"spacing": "trailing"}),
+    ("DPM-Solver++ 2M SDE", "dpmpp2m_sde", {"spacing": "trailing"}),
+    ("EDM, churn 10", "edm", {"spacing": "trailing", "churn": 10.0}),  # Heun's grid: churn is the only change
 )
 # chapter 09's deterministic (ODE) samplers, the same checkpoints, seeds, n and guidance
 ODE = (("DDIM, eta = 0", "ddim"), ("Heun", "heun"), ("DPM-Solver++ 2M", "dpmpp2m"))
 # inpainting the lower half of real MNIST test digits (mnist_cfg): the class asked for is the digit's own
 # ("true") or another ("other": label + 5 mod 10)
 INPAINT = (
-    {"label": "true", "guidance": 3.0, "steps": 25, "jumps": 2, "jump_length": 5},
-    {"label": "other", "guidance": 3.0, "steps": 25, "jumps": 2, "jump_length": 5},
+    {"label": "true", "guidance": 3.0, **EDIT_DEFAULTS},
+    {"label": "other", "guidance": 3.0, **EDIT_DEFAULTS},
 )
 
 
