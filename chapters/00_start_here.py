@@ -99,6 +99,7 @@ if "google.colab" in sys.modules:
 # | **11** | text prompts | a tokenizer, cross-attention, prompts against class labels |
 # | **12** | scale up | CIFAR-10, mixed precision, data parallelism over processes with Accelerate |
 # | **13** | flow matching | one interpolant, two paths; rectified flow and a DiT against DDPM on the same CPU budget |
+# | **14** | the score and the reverse SDE | the score, the reverse SDE and the probability-flow ODE; stochastic samplers against ODE ones; inpainting and image-to-image |
 #
 # Chapters 01-03 need no training and run in well under a minute. Each chapter runs on its own, in any order.
 #
@@ -142,6 +143,7 @@ if "google.colab" in sys.modules:
 # | 11 text prompts | | §2 (cross-attention), §5 (conditioning) | Rombach et al. 2022 §3.3; Vaswani et al. 2017 |
 # | 12 scale up | | §5 (practical tips) | Ho et al. 2020 (CIFAR-10 recipe); Goyal et al. 2017 ([1706.02677](https://arxiv.org/abs/1706.02677)) |
 # | 13 flow matching | | | Lipman et al. 2023 ([2210.02747](https://arxiv.org/abs/2210.02747)); Liu et al. 2022 ([2209.03003](https://arxiv.org/abs/2209.03003)); Albergo & Vanden-Eijnden 2023 ([2209.15571](https://arxiv.org/abs/2209.15571)); Peebles & Xie 2023 ([2212.09748](https://arxiv.org/abs/2212.09748)); Esser et al. 2024 ([2403.03206](https://arxiv.org/abs/2403.03206)) |
+# | 14 the score and the reverse SDE | | §5 (SDEs, stochastic sampling) | Song et al. 2021b ([2011.13456](https://arxiv.org/abs/2011.13456)); Karras et al. 2022 ([2206.00364](https://arxiv.org/abs/2206.00364)); Lu et al. 2022 ([2211.01095](https://arxiv.org/abs/2211.01095)); Lugmayr et al. 2022 ([2201.09865](https://arxiv.org/abs/2201.09865)); Meng et al. 2022 ([2108.01073](https://arxiv.org/abs/2108.01073)) |
 #
 # Conventions (0-based $t$, $x_0$ always the clean image, $\beta$ a variance, the two ways to write
 # the guidance scale) are in `notebooks/CONVENTIONS.md`, with an index diagram.

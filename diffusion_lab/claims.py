@@ -186,6 +186,7 @@ def render_marked(text: str) -> str:
     return MARKED.sub(lambda m: m.group(1) + check(m.group(2)) + "\n" + m.group(4), text)
 
 
+_ODE_ROW = {"spacing": "trailing", "guidance": 1.0, "num": 1000}  # chapter 09's ODE rows that chapter 14 reads
 CLAIMS: dict[str, Claim] = {
     # Chapter 04: the recipe sweep (one change each to a base recipe, 3 minutes of training, 500 guided
     # samples), on class accuracy and on FD: (key, row a, row b, names, accuracy says, FD says).
@@ -585,4 +586,37 @@ CLAIMS: dict[str, Claim] = {
     "dit_vs_unet_straightness": Claim(
         "flow_straightness", {"arm": "flow_dit"}, {"arm": "flow_unet"}, "straightness",
         ("the DiT's paths", "the U-Net's paths"), "b", "(50 steps, both on the linear path)"),
+    # Chapter 14: the stochastic samplers against the ODE samplers of chapter 09 on the same checkpoint, n = 1000,
+    # s = 1, trailing spacing (scripts/sde_compare.py sweep; the ODE rows are data/results/samplers.json's).
+    **{
+        key: Claim("sde+samplers", {"dataset": dataset, **a}, {"dataset": dataset, **b}, "fd", names, expect, where)
+        for key, dataset, a, b, names, expect, where in (
+            ("sde_ddim_eta1_beats_eta0_50_calls", "mnist", {"label": "DDIM, eta = 1", "nfe": 50},
+             {"sampler": "ddim", "eta": 0.0, "nfe": 50, **_ODE_ROW}, ("DDIM with eta = 1", "DDIM with eta = 0"), "a",
+             "on MNIST at 50 model calls, s = 1"),
+            ("sde_edm_beats_heun_49_calls", "mnist", {"label": "EDM, churn 10", "nfe": 49},
+             {"sampler": "heun", "nfe": 49, **_ODE_ROW}, ("EDM's Heun with churn 10", "Heun without churn"), "a",
+             "on MNIST at 49 model calls, s = 1"),
+            ("sde_dpmpp_beats_ode_50_calls", "mnist", {"label": "DPM-Solver++ 2M SDE", "nfe": 50},
+             {"sampler": "dpmpp2m", "nfe": 50, **_ODE_ROW}, ("DPM-Solver++ 2M SDE", "DPM-Solver++ 2M (ODE)"), "a",
+             "on MNIST at 50 model calls, s = 1"),
+            ("sde_dpmpp_vs_ode_10_calls", "mnist", {"label": "DPM-Solver++ 2M SDE", "nfe": 10},
+             {"sampler": "dpmpp2m", "nfe": 10, **_ODE_ROW}, ("DPM-Solver++ 2M SDE", "DPM-Solver++ 2M (ODE)"), "tie",
+             "on MNIST at 10 model calls, s = 1"),
+            ("sde_eta1_is_euler_ancestral", "mnist", {"label": "DDIM, eta = 1", "nfe": 50},
+             {"label": "Euler ancestral", "nfe": 50}, ("DDIM with eta = 1", "Euler ancestral"), "tie",
+             "on MNIST at 50 model calls, s = 1"),
+            ("sde_vs_ode_fashion_50_calls", "fashion_mnist", {"label": "DDIM, eta = 1", "nfe": 50},
+             {"sampler": "ddim", "eta": 0.0, "nfe": 50, **_ODE_ROW}, ("DDIM with eta = 1", "DDIM with eta = 0"),
+             "tie", "on Fashion-MNIST at 50 model calls, s = 1"),
+            ("sde_vs_ode_fashion_dpmpp_20_calls", "fashion_mnist", {"label": "DPM-Solver++ 2M SDE", "nfe": 20},
+             {"sampler": "dpmpp2m", "nfe": 20, **_ODE_ROW}, ("DPM-Solver++ 2M SDE", "DPM-Solver++ 2M (ODE)"), "tie",
+             "on Fashion-MNIST at 20 model calls, s = 1"),
+        )
+    },
+    # Chapter 14: inpainting the lower half of 1000 MNIST test digits (scripts/sde_compare.py inpaint)
+    "inpaint_true_beats_other_class": Claim(
+        "inpaint", {"label": "true"}, {"label": "other"}, "class_accuracy",
+        ("completions asked for the digit's own class", "completions asked for another class"), "a",
+        "(recognised as the class asked for; RePaint, 65 model calls, s = 3)"),
 }

@@ -4,6 +4,7 @@ data/results/ as soon as it is measured, so an interrupted run resumes where it 
     python scripts/sde_compare.py sweep mnist       # stochastic samplers at 10-100 model calls (FD, n = 1000)
     python scripts/sde_compare.py sweep fashion_mnist
     python scripts/sde_compare.py inpaint           # complete the lower half of 1000 real MNIST test digits
+    python scripts/sde_compare.py report            # the results page's section, from the rows
 
 The sweep's rows are `python -m diffusion_lab evaluate` output (data/results/sde.json); the ODE samplers'
 rows at the same settings are chapter 09's (data/results/samplers.json). Inpainting needs the full MNIST
@@ -18,7 +19,9 @@ import torch
 
 from diffusion_lab.bench import cpu_name
 from diffusion_lab.checkpoints import load_pretrained
+from diffusion_lab.claims import check
 from diffusion_lab.classifier import features_and_predictions, load_classifier
+from diffusion_lab.course import sde_sweep
 from diffusion_lab.course.sde_sweep import BUDGETS, INPAINT, STOCHASTIC
 from diffusion_lab.data import load_data, to_uint8
 from diffusion_lab.evaluate import evaluate_model
@@ -95,14 +98,48 @@ def inpaint(num: int) -> None:
         append_result("inpaint", row, key="command")
 
 
+def report() -> None:
+    """docs/results.md's chapter-14 section, between its sde:start and sde:end marks."""
+    from pathlib import Path
+
+    rows, painted = load_results("sde") + load_results("samplers"), load_results("inpaint")
+    machines = sorted({r["machine"] for r in load_results("sde")})
+    out = [f"Measured on {'; '.join(machines)}. Each row: `python -m diffusion_lab evaluate` on the shipped "
+           "checkpoint (the command is in data/results/sde.json), 1000 class-balanced unguided (s = 1) samples, "
+           "trailing spacing; FD ± its half-sampling standard deviation. The ODE rows are the sampler sweep's "
+           "(above). Commands: `python scripts/sde_compare.py sweep mnist`, `... sweep fashion_mnist`.", ""]
+    for dataset, title in (("mnist", "MNIST (`mnist_cfg`)"), ("fashion_mnist", "Fashion-MNIST (`fashion_mnist_cfg`)")):
+        out += [f"**{title}**", "", *sde_sweep.table(rows, dataset), ""]
+    out += [sde_sweep.target(rows) + ".", ""]
+    out += ["Inpainting the lower half of the first 1000 MNIST test digits (`python scripts/sde_compare.py "
+            "inpaint`, `mnist_cfg`, s = 3), graded by the evaluation classifier:", "",
+            "| asked for | n | recognised as asked | kept half unchanged | model calls |", "|---|---|---|---|---|"]
+    out += [f"| {'the true class' if r['label'] == 'true' else 'another class (label + 5)'} | {r['num']} | "
+            f"{100 * r['class_accuracy']:.1f}% ± {100 * r['class_accuracy_std']:.1f} | {r['kept_half_unchanged']} | "
+            f"{r['model_calls']} |" for r in painted]
+    out += ["", sde_sweep.inpaint_target(painted) + ".", ""]
+    for key in (*sde_sweep.CLAIMS, *sde_sweep.FASHION_CLAIMS, "inpaint_true_beats_other_class"):
+        out += [f"<!-- claim: {key} -->", check(key), "<!-- /claim -->", ""]
+    page = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+    text, start, end = page.read_text(), "<!-- sde:start -->", "<!-- sde:end -->"
+    if start not in text:
+        text += ("\n## The reverse SDE: stochastic samplers and inpainting (chapter 14)\n\n"
+                 f"{start}\n{end}\n")
+    head, rest = text.split(start, 1)
+    page.write_text(f"{head}{start}\n" + "\n".join(out) + f"{end}{rest.split(end, 1)[1]}")
+    print("\n".join(out))
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("part", choices=["sweep", "inpaint"])
+    p.add_argument("part", choices=["sweep", "inpaint", "report"])
     p.add_argument("dataset", nargs="?", default="mnist", choices=sorted(CHECKPOINTS))
     p.add_argument("--num", type=int, default=None)
     p.add_argument("--calls", type=int, nargs="+", default=list(BUDGETS))
     a = p.parse_args()
     if a.part == "sweep":
         sweep(a.dataset, a.num or 1000, a.calls)
+    elif a.part == "report":
+        report()
     else:
         inpaint(a.num or 1000)

@@ -291,6 +291,11 @@ def flow_matching_loss(fn):
     return report("flow_matching_loss", fn)
 
 
+def reverse_sde_step(fn):
+    """Check my_reverse_sde_step(x, score, beta_dt, noise, last) (chapter 14)."""
+    return report("reverse_sde_step", fn)
+
+
 def whose(fn) -> str:
     """"the package's" when fn is the reference a check handed back, else "your": for cells that say
     which version they ran."""

@@ -29,6 +29,7 @@ Exercise x mistake (chapter: exercise: mistakes):
                            keys_as_queries
     12 hflip               upside_down, flips_all, coin_inverted, colours_reversed, transposed
     13 flow_matching_loss  velocity_sign, data_at_one, endpoints_swapped, target_from_x_t, time_unscaled
+    14 reverse_sde_step    drift_sign, half_score, noise_variance, no_shrink, noise_at_last
 """
 
 from __future__ import annotations
@@ -39,7 +40,20 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .. import autoencoder, data, embeddings, forward, guidance, metrics, samplers, schedules, solvers, training, unet
+from .. import (
+    autoencoder,
+    data,
+    embeddings,
+    forward,
+    guidance,
+    metrics,
+    samplers,
+    schedules,
+    sde,
+    solvers,
+    training,
+    unet,
+)
 
 
 @dataclass(frozen=True)
@@ -823,5 +837,66 @@ _add(Exercise(
                 "the networks read time on the scale of the DDPM steps, 0..1000 (paths.TIME_SCALE), as SD3 "
                 "does; told t itself they see every image as nearly clean",
                 ("13", "The flow-matching loss"), lambda m, x0, t, n, y=None: _flow_loss(m, x0, t, n, y, time=1.0)),
+    ),
+))
+
+
+# --- 14 · The reverse SDE: one Euler-Maruyama step ------------------------------------------------
+
+
+def _sde_cases() -> list[Case]:
+    g = _gen(14)
+    cases = []
+    for beta, last in ((0.02, False), (0.0005, False), (0.01, True)):
+        x, score, noise = (torch.randn(6, 2, generator=g) for _ in range(3))
+        cases.append(Case((x, 3 * score, beta, noise, last), label=f"beta dt = {beta:g}, last = {last}"))
+    return cases
+
+
+def _sde_step(x, score, beta, noise, last, *, drift=1.0, half=False, noise_scale=None, shrink=True, always=False):
+    out = x + drift * ((0.5 * beta * x if shrink else 0) + (0.5 if half else 1.0) * beta * score)
+    if always or not last:
+        out = out + (beta**0.5 if noise_scale is None else noise_scale(beta)) * noise
+    return out
+
+
+_add(Exercise(
+    name="reverse_sde_step", chapter="14_score_and_sde", function="my_reverse_sde_step",
+    signature="my_reverse_sde_step(x, score, beta_dt, noise, last)",
+    returns="the next point, shaped like x: one step backwards in time",
+    hint="walk the reverse SDE one step back in time: x + (1/2 beta x + beta score) dt + sqrt(beta dt) z, "
+         "with beta_dt = beta(t) dt; on the last step (last=True) add no noise.",
+    pieces="beta_dt is a plain number: beta_dt ** 0.5 is g sqrt(dt); the drift has two parts, the shrink "
+           "-f = 1/2 beta x undone and the pull g^2 score towards more likely points; `if not last:` around "
+           "the noise term.",
+    reference=lambda x, score, beta_dt, noise, last: sde.reverse_sde_step(x, score, beta_dt, None if last else noise),
+    package="diffusion_lab.sde.reverse_sde_step",
+    cases=_sde_cases,
+    mistakes=(
+        Mistake("drift_sign", "the drift subtracted: x - (1/2 beta x + beta score)",
+                "that steps the SDE forwards in time, away from the data: the reverse SDE runs time backwards, "
+                "so its step adds -[f - g^2 s] dt",
+                ("14", "Two roads down: the reverse SDE and the probability-flow ODE"),
+                lambda x, s, b, z, last: _sde_step(x, s, b, z, last, drift=-1.0)),
+        Mistake("half_score", "1/2 beta score in the drift, with the noise",
+                "half the score term is the probability-flow ODE's drift, which takes no noise; with noise it "
+                "needs the whole g^2 s, or the points end too spread out",
+                ("14", "Two roads down: the reverse SDE and the probability-flow ODE"),
+                lambda x, s, b, z, last: _sde_step(x, s, b, z, last, half=True)),
+        Mistake("noise_variance", "beta dt times the noise instead of sqrt(beta dt)",
+                "Brownian motion over a time dt has variance dt, so its standard deviation is sqrt(dt): "
+                "beta dt is the variance of the step's noise, not its scale",
+                ("14", "Two roads down: the reverse SDE and the probability-flow ODE"),
+                lambda x, s, b, z, last: _sde_step(x, s, b, z, last, noise_scale=lambda beta: beta)),
+        Mistake("no_shrink", "no 1/2 beta x term: only the score and the noise",
+                "the VP SDE shrinks x by f = -1/2 beta x at every step (that keeps the variance at 1); "
+                "the reverse must undo that shrink as well as follow the score",
+                ("14", "Two roads down: the reverse SDE and the probability-flow ODE"),
+                lambda x, s, b, z, last: _sde_step(x, s, b, z, last, shrink=False)),
+        Mistake("noise_at_last", "noise added on the last step too",
+                "after the last step no step follows to remove it: the images come out with grain on them "
+                "(DDPM's Algorithm 2 adds none at t = 1)",
+                ("14", "Two roads down: the reverse SDE and the probability-flow ODE"),
+                lambda x, s, b, z, last: _sde_step(x, s, b, z, last, always=True)),
     ),
 ))
