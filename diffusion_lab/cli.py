@@ -575,7 +575,7 @@ def cmd_edit(a) -> None:
 
     from .autoencoder import autoencoder_of
     from .checkpoints import load_checkpoint, recorded_sampling
-    from .edit import check_strength, image_to_image, inpaint
+    from .edit import check_strength, image_to_image, inpaint, repaint_positions
 
     out = Path(a.out)
     if out.suffix not in (".npz", ".png"):
@@ -589,8 +589,14 @@ def cmd_edit(a) -> None:
         for flag, value in (("--jumps", a.jumps), ("--jump-length", a.jump_length)):
             if value is not None:
                 raise UsageError(f"{flag} is inpainting's (with --mask); image-to-image (--strength) has no jumps.")
-    if a.jumps is not None and a.jumps < 0:
-        raise UsageError(f"--jumps must be an integer >= 0, got {a.jumps}.")
+    steps = a.steps or EDIT_DEFAULTS["steps"]
+    jumps = EDIT_DEFAULTS["jumps"] if a.jumps is None else a.jumps
+    jump_length = a.jump_length or EDIT_DEFAULTS["jump_length"]
+    if a.mask is not None:
+        try:
+            repaint_positions(steps, jumps, jump_length)  # the walk's own checks, before any work
+        except ValueError as err:
+            raise UsageError(f"--{str(err).replace('jump_length', 'jump-length')}") from None
     path, device = checkpoint_argument(a.checkpoint), pick_device(a.device)
     model, schedule, config = load_checkpoint(path, device=device)
     if not hasattr(model, "num_classes"):
@@ -624,11 +630,9 @@ def cmd_edit(a) -> None:
         y = torch.tensor(y, device=device)
     elif y is not None:
         y = y.to(device)
-    steps = a.steps or EDIT_DEFAULTS["steps"]
     if mask is not None:
         x = inpaint(model, schedule, images, torch.from_numpy(mask), y=y, guidance=a.guidance, steps=steps,
-                    jumps=EDIT_DEFAULTS["jumps"] if a.jumps is None else a.jumps,
-                    jump_length=a.jump_length or EDIT_DEFAULTS["jump_length"], seed=a.seed, autoencoder=ae)
+                    jumps=jumps, jump_length=jump_length, seed=a.seed, autoencoder=ae)
     else:
         x = image_to_image(model, schedule, images, a.strength, y=y, guidance=a.guidance, steps=steps, seed=a.seed,
                            autoencoder=ae)

@@ -39,3 +39,14 @@ def save_results(part: str, rows: list[dict], indent: int = 1) -> Path:
 def append_result(part: str, row: dict, key: str = "name") -> None:
     """Add one row, replacing the row with the same `key` if there is one."""
     save_results(part, [r for r in load_results(part) if r.get(key) != row[key]] + [row])
+
+
+def replace_section(page: Path, name: str, body: str) -> None:
+    """Write `body` between the marks <!-- name:start --> and <!-- name:end --> of a Markdown page (the
+    results page's generated sections); the rest of the page stays as it is."""
+    text, start, end = Path(page).read_text(), f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{page} has no {start} ... {end} section to fill.")
+    head, rest = text.split(start, 1)
+    atomic_write(page, lambda tmp: Path(tmp).write_text(f"{head}{start}\n{body.rstrip(chr(10))}\n{end}"
+                                                        f"{rest.split(end, 1)[1]}"))

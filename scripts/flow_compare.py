@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from diffusion_lab.bench import cpu_name
-from diffusion_lab.results import load_results, save_results
+from diffusion_lab.results import load_results, replace_section, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 ARMS = {
@@ -229,10 +229,7 @@ def report(args) -> None:
         out.append("")
     for key in [k for k, c in CLAIMS.items() if c.part in ("flow", "flow_straightness")]:
         out += [f"<!-- claim: {key} -->", check(key), "<!-- /claim -->", ""]
-    page = ROOT / "docs" / "results.md"
-    text, start, end = page.read_text(), "<!-- flow:start -->", "<!-- flow:end -->"
-    head, rest = text.split(start, 1)
-    page.write_text(f"{head}{start}\n" + "\n".join(out) + f"{end}{rest.split(end, 1)[1]}")
+    replace_section(ROOT / "docs" / "results.md", "flow", "\n".join(out))
     print("\n".join(out))
 
 

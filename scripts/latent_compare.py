@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from diffusion_lab.bench import cpu_name
-from diffusion_lab.results import load_results, save_results
+from diffusion_lab.results import load_results, replace_section, save_results
 
 ROOT = Path(__file__).resolve().parent.parent
 AE = "data/checkpoints/mnist_ae.safetensors"
@@ -287,10 +287,7 @@ def report(args) -> None:
     for r in speed:
         out.append(f"| {r['what']} | {r['parameters']:,} | {r['train_images_per_second']} | "
                    f"{r['train_ratio_to_pixel']} | {r['sample_images_per_second']} | {r['sample_ratio_to_pixel']} |")
-    readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
-    text, start, end = readme.read_text(), "<!-- latent:start -->", "<!-- latent:end -->"
-    head, rest = text.split(start, 1)
-    readme.write_text(f"{head}{start}\n" + "\n".join(out) + f"\n{end}{rest.split(end, 1)[1]}")
+    replace_section(ROOT / "docs" / "results.md", "latent", "\n".join(out))  # the results page
     print("\n".join(out))
 
 

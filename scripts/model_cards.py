@@ -11,7 +11,7 @@ from diffusion_lab.autoencoder import AutoencoderConfig
 from diffusion_lab.claims import with_spread
 from diffusion_lab.cli import train_command
 from diffusion_lab.models import build_model, count_parameters
-from diffusion_lab.results import RESULTS_DIR, load_results
+from diffusion_lab.results import RESULTS_DIR, load_results, replace_section
 from diffusion_lab.training import saved_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,12 +169,8 @@ def results_section() -> str:
 
 def update_readme() -> None:
     readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
-    text = readme.read_text()
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        tail = rest.split(end, 1)[1]
-        readme.write_text(f"{head}{start}\n{results_section()}\n{end}{tail}")
+    if "<!-- results:start -->" in readme.read_text():
+        replace_section(readme, "results", results_section())
 
 
 def main() -> None:

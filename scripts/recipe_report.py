@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from diffusion_lab.claims import measure, with_spread  # noqa: E402
-from diffusion_lab.results import load_results  # noqa: E402
+from diffusion_lab.results import load_results, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = ROOT / "docs" / "quality_vs_minutes.png"
@@ -113,11 +113,7 @@ def main() -> None:
              "**Speed of one training step** (`python scripts/recipe_sweep.py throughput`; each row changes one "
              "thing from the first):", "", *throughput_table(throughput), ""]
     plot(minutes)
-    readme = ROOT / "docs" / "results.md"  # the results page (the README links to it)
-    text = readme.read_text()
-    start, end = "<!-- recipe:start -->", "<!-- recipe:end -->"
-    head, rest = text.split(start, 1)
-    readme.write_text(f"{head}{start}\n" + "\n".join(lines) + f"\n{end}{rest.split(end, 1)[1]}")
+    replace_section(ROOT / "docs" / "results.md", "recipe", "\n".join(lines))  # the results page
     print(f"wrote docs/results.md's recipe tables and {PLOT}")
 
 

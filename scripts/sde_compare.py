@@ -25,7 +25,7 @@ from diffusion_lab.course import sde_sweep
 from diffusion_lab.course.sde_sweep import BUDGETS, INPAINT, STOCHASTIC
 from diffusion_lab.data import load_data, to_uint8
 from diffusion_lab.evaluate import evaluate_model
-from diffusion_lab.results import append_result, load_results
+from diffusion_lab.results import append_result, load_results, replace_section
 from diffusion_lab.solvers import steps_for_calls
 
 CHECKPOINTS = {"mnist": "mnist_cfg", "fashion_mnist": "fashion_mnist_cfg"}
@@ -120,13 +120,7 @@ def report() -> None:
     out += ["", sde_sweep.inpaint_target(painted) + ".", ""]
     for key in (*sde_sweep.CLAIMS, *sde_sweep.FASHION_CLAIMS, "inpaint_true_beats_other_class"):
         out += [f"<!-- claim: {key} -->", check(key), "<!-- /claim -->", ""]
-    page = Path(__file__).resolve().parent.parent / "docs" / "results.md"
-    text, start, end = page.read_text(), "<!-- sde:start -->", "<!-- sde:end -->"
-    if start not in text:
-        text += ("\n## The reverse SDE: stochastic samplers and inpainting (chapter 14)\n\n"
-                 f"{start}\n{end}\n")
-    head, rest = text.split(start, 1)
-    page.write_text(f"{head}{start}\n" + "\n".join(out) + f"{end}{rest.split(end, 1)[1]}")
+    replace_section(Path(__file__).resolve().parent.parent / "docs" / "results.md", "sde", "\n".join(out))
     print("\n".join(out))
 
 
