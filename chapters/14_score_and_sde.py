@@ -160,12 +160,12 @@ score_view = plot_picker({"t": [10, 50, 150, 300, 600]}, draw_score, width=4.8)
 #   \qquad\text{(SDE)},\qquad x \leftarrow x + \tfrac12\beta_t\,x + \tfrac12\beta_t\,\nabla\log p_t\qquad\text{(ODE)}.$$
 #
 # DDPM's ancestral step (chapter 05) is the SDE step up to terms of order $\beta_t^2$; DDIM with $\eta = 0$ is a
-# step of the ODE (chapter 06). The package's two steps, `diffusion_lab/sde.py`:
+# step of the ODE (chapter 06). The ODE's step as the package writes it (`diffusion_lab/sde.py`); the SDE's
+# step is yours to write below:
 
 # %%
 import inspect  # noqa: E402
 
-print(inspect.getsource(sde.reverse_sde_step))
 print(inspect.getsource(sde.probability_flow_step))
 
 # %% [markdown]
@@ -193,6 +193,12 @@ def my_reverse_sde_step(x, score, beta_dt, noise, last):
 
 # %%
 my_reverse_sde_step = check.reverse_sde_step(my_reverse_sde_step)
+
+# %% [markdown]
+# The package's version, to set beside yours once the check above passes:
+
+# %%
+print(inspect.getsource(sde.reverse_sde_step))
 
 # %% [markdown]
 # Now walk both roads with the toy network's score, all 1000 steps (cheap on 2-D points): 300 particles that

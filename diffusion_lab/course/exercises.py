@@ -864,8 +864,9 @@ _add(Exercise(
     name="reverse_sde_step", chapter="14_score_and_sde", function="my_reverse_sde_step",
     signature="my_reverse_sde_step(x, score, beta_dt, noise, last)",
     returns="the next point, shaped like x: one step backwards in time",
-    hint="walk the reverse SDE one step back in time: x + (1/2 beta x + beta score) dt + sqrt(beta dt) z, "
-         "with beta_dt = beta(t) dt; on the last step (last=True) add no noise.",
+    hint="Euler-Maruyama backwards in time: add the reverse SDE's drift -[f - g^2 score] times dt, then "
+         "g sqrt(dt) times the noise; f = -1/2 beta x and g^2 = beta, so beta_dt = beta(t) dt carries both; "
+         "the last step (last=True) adds no noise.",
     pieces="beta_dt is a plain number: beta_dt ** 0.5 is g sqrt(dt); the drift has two parts, the shrink "
            "-f = 1/2 beta x undone and the pull g^2 score towards more likely points; `if not last:` around "
            "the noise term.",
